@@ -1,0 +1,3 @@
+"""audiofront.export (being built)."""
+
+__all__: list[str] = []

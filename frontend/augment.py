@@ -1,0 +1,108 @@
+"""Training-only augmentation: ``AdditiveNoise`` and ``SpecAugment``.
+
+Both are the identity in ``eval()`` mode, so they vanish from exported graphs (export runs in
+eval mode). Every random draw is per item, so an item's augmentation never depends on its batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from audiofront.errors import ConfigError
+from audiofront.frontend.inputs import check_features, check_waveform
+
+__all__ = ["AdditiveNoise", "SpecAugment"]
+
+
+def _probability(name: str, p) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ConfigError(f"{name} must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+class AdditiveNoise(nn.Module):
+    """Add white Gaussian noise at a random signal-to-noise ratio (training only).
+
+    Shapes: ``(..., time)`` in and out. Each item draws its SNR uniformly from ``snr_db =
+    (low, high)`` dB relative to its own power and gets noise with probability ``p``.
+
+    Example::
+
+        >>> noise = AdditiveNoise(snr_db=(10.0, 30.0)).train()
+        >>> noise(torch.randn(4, 16000)).shape
+        torch.Size([4, 16000])
+    """
+
+    def __init__(self, snr_db: tuple[float, float] = (10.0, 40.0), p: float = 1.0):
+        super().__init__()
+        try:
+            low, high = (float(v) for v in snr_db)
+        except (TypeError, ValueError):
+            raise ConfigError(f"snr_db must be a pair (low, high) of numbers in dB, got {snr_db!r}") from None
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ConfigError(f"snr_db must be finite with low <= high, got {snr_db!r}")
+        self.snr_db = (low, high)
+        self.p = _probability("p", p)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return waveform
+        check_waveform(waveform, 1)
+        item_shape = waveform.shape[:-1] + (1,)
+        power = waveform.pow(2).mean(dim=-1, keepdim=True)
+        snr = torch.empty(item_shape, device=waveform.device).uniform_(*self.snr_db)
+        scale = torch.sqrt(power / 10.0 ** (snr / 10.0))
+        apply = (torch.rand(item_shape, device=waveform.device) < self.p).to(waveform.dtype)
+        return waveform + apply * scale * torch.randn_like(waveform)
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking (Park et al., 2019) per item (training only).
+
+    Shapes: ``(..., freq, frames)`` in and out. Each item gets ``n_freq_masks`` bands of width
+    ``U[0, freq_mask_param]`` and ``n_time_masks`` spans of width ``U[0, time_mask_param]`` set
+    to ``mask_value``, each with probability ``p``.
+
+    Example::
+
+        >>> aug = SpecAugment(freq_mask_param=8, time_mask_param=20).train()
+        >>> aug(torch.rand(4, 64, 100)).shape
+        torch.Size([4, 64, 100])
+    """
+
+    def __init__(self, freq_mask_param: int = 0, time_mask_param: int = 0, n_freq_masks: int = 1,
+                 n_time_masks: int = 1, mask_value: float = 0.0, p: float = 1.0):
+        super().__init__()
+        for name, value in (("freq_mask_param", freq_mask_param), ("time_mask_param", time_mask_param),
+                            ("n_freq_masks", n_freq_masks), ("n_time_masks", n_time_masks)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        self.freq_mask_param, self.time_mask_param = freq_mask_param, time_mask_param
+        self.n_freq_masks, self.n_time_masks = n_freq_masks, n_time_masks
+        self.mask_value = float(mask_value)
+        self.p = _probability("p", p)
+
+    def _masks(self, x: torch.Tensor, dim: int, param: int, count: int) -> torch.Tensor:
+        """Boolean mask, True where masked, broadcastable to ``x`` along ``dim``."""
+        size = x.shape[dim]
+        item_shape = x.shape[:-2] + (count, 1)
+        width = torch.floor(torch.rand(item_shape, device=x.device) * (min(param, size) + 1))
+        start = torch.floor(torch.rand(item_shape, device=x.device) * (size - width + 1))
+        apply = torch.rand(item_shape, device=x.device) < self.p
+        pos = torch.arange(size, device=x.device)
+        mask = ((pos >= start) & (pos < start + width) & apply).any(dim=-2)  # (..., size)
+        return mask.unsqueeze(-1) if dim == -2 else mask.unsqueeze(-2)
+
+    def forward(self, specgram: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return specgram
+        check_features(specgram)
+        mask = torch.zeros_like(specgram, dtype=torch.bool)
+        if self.n_freq_masks and self.freq_mask_param:
+            mask = mask | self._masks(specgram, -2, self.freq_mask_param, self.n_freq_masks)
+        if self.n_time_masks and self.time_mask_param:
+            mask = mask | self._masks(specgram, -1, self.time_mask_param, self.n_time_masks)
+        return specgram.masked_fill(mask, self.mask_value)

@@ -1,0 +1,78 @@
+"""Cepstral and temporal features: ``MFCC`` and ``ComputeDeltas``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from audiofront.errors import ConfigError
+from audiofront.frontend import functional as F
+from audiofront.frontend.filterbanks import MelSpectrogram
+from audiofront.frontend.inputs import check_features
+from audiofront.frontend.scaling import AmplitudeToDB
+
+__all__ = ["MFCC", "ComputeDeltas"]
+
+
+class MFCC(nn.Module):
+    """Mel-frequency cepstral coefficients: ``(..., time) -> (..., n_mfcc, frames)``.
+
+    A :class:`MelSpectrogram` (``melkwargs``), then dB (``top_db=80``, or ``log(mel + 1e-6)``
+    with ``log_mels=True``), then an orthonormal DCT-II. Arguments and defaults follow
+    ``torchaudio.transforms.MFCC``; numbers equal ``librosa.feature.mfcc(S=power_to_db(mel),
+    n_mfcc=n_mfcc, dct_type=2, norm="ortho")``.
+
+    Example::
+
+        >>> mfcc = MFCC(sample_rate=16000, n_mfcc=13, melkwargs={"n_fft": 512, "n_mels": 40})
+        >>> mfcc(torch.randn(2, 16000)).shape
+        torch.Size([2, 13, 81])
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_mfcc: int = 40, dct_type: int = 2, norm: str | None = "ortho",
+                 log_mels: bool = False, melkwargs: dict | None = None):
+        super().__init__()
+        if dct_type != 2:
+            raise ConfigError(f"dct_type must be 2 (DCT-II), got {dct_type!r}")
+        melkwargs = dict(melkwargs or {})
+        if "sample_rate" in melkwargs:
+            raise ConfigError("pass sample_rate to MFCC itself, not inside melkwargs")
+        self.mel_spectrogram = MelSpectrogram(sample_rate=sample_rate, **melkwargs)
+        n_mels = self.mel_spectrogram.n_mels
+        self.n_mfcc = n_mfcc
+        self.log_mels = bool(log_mels)
+        self.amplitude_to_db = AmplitudeToDB("power", top_db=80.0)
+        self.register_buffer("dct_mat", torch.from_numpy(F.create_dct(n_mfcc, n_mels, norm)).float())
+        self.sample_rate = sample_rate
+
+    def frames(self, length: int) -> int:
+        return self.mel_spectrogram.frames(length)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        mel = self.mel_spectrogram(waveform)
+        mel = torch.log(mel + 1e-6) if self.log_mels else self.amplitude_to_db(mel)
+        return torch.matmul(mel.transpose(-1, -2), self.dct_mat).transpose(-1, -2)
+
+
+class ComputeDeltas(nn.Module):
+    """Local slope along frames over ``win_length`` frames: ``(..., freq, frames)`` in and out.
+
+    Edges repeat the first/last frame; numbers equal ``librosa.feature.delta(x,
+    width=win_length, order=1, mode="nearest")``. Default ``win_length=5`` as torchaudio.
+
+    Example::
+
+        >>> ComputeDeltas()(torch.randn(2, 40, 100)).shape
+        torch.Size([2, 40, 100])
+    """
+
+    def __init__(self, win_length: int = 5, mode: str = "replicate"):
+        super().__init__()
+        if mode != "replicate":
+            raise ConfigError(f"mode must be 'replicate' (edge frames repeated), got {mode!r}")
+        self.win_length = win_length
+        self.register_buffer("kernel", torch.from_numpy(F.delta_kernel(win_length)).float())
+
+    def forward(self, specgram: torch.Tensor) -> torch.Tensor:
+        check_features(specgram, min_ndim=1)
+        return F.compute_deltas(specgram, self.kernel)

@@ -1,0 +1,104 @@
+"""Named front-ends: ready chains with the settings papers and benchmarks use.
+
+A preset is a :class:`FrontEnd` (an ``nn.Sequential`` that also records its sample rate), so
+export can read ``sample_rate``, ``n_fft``, ``hop_length`` and ``n_mels`` for its metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from audiofront.errors import ConfigError
+from audiofront.frontend.filterbanks import MelSpectrogram
+from audiofront.frontend.scaling import AmplitudeToDB
+from audiofront.frontend.stft import Spectrogram
+
+__all__ = ["FrontEnd", "kapre_stft", "kapre_logmel", "PRESETS", "preset"]
+
+
+class FrontEnd(nn.Sequential):
+    """A chain of front-end modules with the facts export needs: ``(..., time) -> (..., bins, frames)``.
+
+    ``sample_rate`` is the rate the chain expects; ``spectrogram`` is its STFT module, from
+    which ``n_fft``, ``hop_length`` and :meth:`frames` come; ``n_bins`` is the output's bins.
+    """
+
+    def __init__(self, *modules: nn.Module, sample_rate: int, name: str = "custom"):
+        super().__init__(*modules)
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise ConfigError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        self.sample_rate = sample_rate
+        self.name = name
+
+    @property
+    def spectrogram(self) -> Spectrogram:
+        for module in self.modules():
+            if isinstance(module, Spectrogram):
+                return module
+        raise ConfigError("this FrontEnd holds no Spectrogram")
+
+    @property
+    def n_fft(self) -> int:
+        return self.spectrogram.n_fft
+
+    @property
+    def hop_length(self) -> int:
+        return self.spectrogram.hop_length
+
+    @property
+    def n_mels(self) -> int | None:
+        for module in self.modules():
+            if isinstance(module, MelSpectrogram):
+                return module.n_mels
+        return None
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_mels or self.spectrogram.n_freq
+
+    def frames(self, length: int) -> int:
+        return self.spectrogram.frames(length)
+
+    def input_example(self, batch: int = 1, seconds: float = 1.0) -> torch.Tensor:
+        """Random mono audio ``(batch, samples)`` for tracing."""
+        return torch.randn(batch, int(self.sample_rate * seconds)) * 0.1
+
+
+def kapre_stft(sample_rate: int = 32000, *, top_db: float | None = None, algorithm: str = "direct") -> FrontEnd:
+    """The Kapre paper's benchmark front-end: power STFT (n_fft 512, hop 256, Hann) in dB.
+
+    ``(..., time) -> (..., 257, frames)``.
+    """
+    return FrontEnd(
+        Spectrogram(n_fft=512, hop_length=256, power=2.0, algorithm=algorithm),
+        AmplitudeToDB("power", top_db=top_db),
+        sample_rate=sample_rate,
+        name="kapre-stft",
+    )
+
+
+def kapre_logmel(sample_rate: int = 32000, n_mels: int = 128, *, top_db: float | None = None,
+                 algorithm: str = "direct") -> FrontEnd:
+    """Log-mel in the paper's geometry: n_fft 512, hop 256, ``n_mels`` HTK mels, power in dB.
+
+    ``(..., time) -> (..., n_mels, frames)``. This is the workload of the benchmarks.
+    """
+    return FrontEnd(
+        MelSpectrogram(sample_rate=sample_rate, n_fft=512, hop_length=256, n_mels=n_mels, algorithm=algorithm),
+        AmplitudeToDB("power", top_db=top_db),
+        sample_rate=sample_rate,
+        name="kapre-logmel",
+    )
+
+
+PRESETS: dict[str, Callable[..., FrontEnd]] = {"kapre-stft": kapre_stft, "kapre-logmel": kapre_logmel}
+
+
+def preset(name: str, **kwargs) -> FrontEnd:
+    """Build the preset called ``name`` (one of :data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return PRESETS[name](**kwargs)

@@ -1,0 +1,264 @@
+"""Short-time Fourier transforms as convolutions: ``Spectrogram``, ``InverseSpectrogram``, ``Magnitude``, ``Phase``.
+
+Complex spectra are real tensors with a last dim of size 2, ``[real, imag]``: that layout exports
+to ONNX and TensorRT, where complex dtypes do not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiofront.errors import ConfigError, InputError
+from audiofront.frontend.dft import make_dft
+from audiofront.frontend.functional import frame_count, get_window, idft_kernels, pad_window
+from audiofront.frontend.inputs import check_waveform, is_tracing
+
+__all__ = ["Spectrogram", "InverseSpectrogram", "Magnitude", "Phase", "PAD_MODES"]
+
+PAD_MODES = ("reflect", "constant", "replicate")
+
+
+def _stft_geometry(n_fft, win_length, hop_length, pad, window) -> tuple[int, int, int, int, np.ndarray]:
+    if isinstance(n_fft, bool) or not isinstance(n_fft, int) or n_fft < 2:
+        raise ConfigError(f"n_fft must be an integer >= 2, got {n_fft!r}")
+    win_length = n_fft if win_length is None else win_length
+    if isinstance(win_length, bool) or not isinstance(win_length, int) or not 1 <= win_length <= n_fft:
+        raise ConfigError(f"win_length must be an integer in [1, n_fft = {n_fft}], got {win_length!r}")
+    hop_length = max(win_length // 2, 1) if hop_length is None else hop_length
+    if isinstance(hop_length, bool) or not isinstance(hop_length, int) or hop_length < 1:
+        raise ConfigError(f"hop_length must be a positive integer, got {hop_length!r}")
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise ConfigError(f"pad must be a non-negative integer, got {pad!r}")
+    full_window = pad_window(get_window(window, win_length), n_fft)
+    return n_fft, win_length, hop_length, pad, full_window
+
+
+def _check_power(power):
+    if power is None:
+        return None
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0 or not math.isfinite(power):
+        raise ConfigError(f"power must be None (complex output) or a positive number such as 1 or 2, got {power!r}")
+    return float(power)
+
+
+def _complex_to_power(re: torch.Tensor, im: torch.Tensor, power: float) -> torch.Tensor:
+    energy = re * re + im * im
+    if power == 2.0:
+        return energy
+    if power == 1.0:
+        return torch.sqrt(energy)
+    return torch.pow(energy, power / 2.0)
+
+
+class Spectrogram(nn.Module):
+    """STFT as a strided convolution with windowed DFT kernels.
+
+    Shapes: ``(..., time) -> (..., n_fft // 2 + 1, frames)``, or ``(..., n_freq, frames, 2)``
+    (``[real, imag]``) with ``power=None``. ``frames = 1 + (time + 2 * pad [+ 2 * (n_fft // 2) if
+    center] - n_fft) // hop_length``.
+
+    Arguments and defaults follow ``torchaudio.transforms.Spectrogram``; the numbers equal
+    ``librosa.stft(y, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+    center=center, pad_mode=pad_mode)`` (``|.|**power``). ``window`` is ``"hann"``,
+    ``"hamming"``, ``"blackman"``, ``"rectangular"`` or a tensor of ``win_length`` samples
+    (periodic windows, as librosa and torch use). ``normalized=True`` divides by the window's
+    L2 norm. ``trainable=True`` makes the DFT kernels a Parameter (Kapre's trainable STFT).
+    ``algorithm`` chooses how the DFT is computed (see :mod:`audiofront.frontend.dft`).
+
+    Example::
+
+        >>> spec = Spectrogram(n_fft=512, hop_length=256)
+        >>> spec(torch.randn(2, 16000)).shape
+        torch.Size([2, 257, 63])
+    """
+
+    def __init__(
+        self,
+        n_fft: int = 400,
+        win_length: int | None = None,
+        hop_length: int | None = None,
+        pad: int = 0,
+        window="hann",
+        power: float | None = 2.0,
+        normalized: bool = False,
+        center: bool = True,
+        pad_mode: str = "reflect",
+        *,
+        trainable: bool = False,
+        algorithm: str = "direct",
+    ):
+        super().__init__()
+        self.n_fft, self.win_length, self.hop_length, self.pad, window_ = _stft_geometry(
+            n_fft, win_length, hop_length, pad, window
+        )
+        self.power = _check_power(power)
+        if pad_mode not in PAD_MODES:
+            raise ConfigError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        self.center = bool(center)
+        self.pad_mode = pad_mode
+        self.normalized = bool(normalized)
+        self.n_freq = self.n_fft // 2 + 1
+        self.trainable = bool(trainable)
+        self.algorithm = algorithm
+        if self.normalized:
+            window_ = window_ / np.sqrt(np.sum(window_ * window_))
+        self.dft = make_dft(algorithm, self.n_fft, self.hop_length, window_, trainable=self.trainable)
+
+    @property
+    def min_length(self) -> int:
+        """The fewest samples an input may have."""
+        half = self.n_fft // 2
+        needed = self.n_fft - 2 * self.pad - (2 * half if self.center else 0)
+        if self.center and self.pad_mode == "reflect":
+            # Reflection needs more samples than it mirrors.
+            needed = max(needed, half + 1 - 2 * self.pad)
+        return max(needed, 1)
+
+    def frames(self, length: int) -> int:
+        """Frames this module gives for ``length`` input samples."""
+        return frame_count(length, self.n_fft, self.hop_length, self.center, self.pad)
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_fft={self.n_fft}, win_length={self.win_length}, hop_length={self.hop_length}, "
+            f"power={self.power}, center={self.center}, pad_mode={self.pad_mode!r}, "
+            f"trainable={self.trainable}, algorithm={self.algorithm!r}"
+        )
+
+    def stft(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(..., time) -> (..., 2, n_freq, frames)``: real parts then imaginary parts."""
+        check_waveform(waveform, self.min_length)
+        shape = waveform.shape
+        x = waveform.reshape(-1, 1, shape[-1])
+        if self.pad:
+            x = torch.nn.functional.pad(x, (self.pad, self.pad))
+        if self.center:
+            half = self.n_fft // 2
+            x = torch.nn.functional.pad(x, (half, half), mode=self.pad_mode)
+        y = self.dft(x)
+        return y.reshape(shape[:-1] + (2, self.n_freq, y.shape[-1]))
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        y = self.stft(waveform)
+        re, im = y.select(-3, 0), y.select(-3, 1)
+        if self.power is None:
+            return torch.stack([re, im], dim=-1)
+        return _complex_to_power(re, im, self.power)
+
+
+def _as_real_pairs(spec, name: str) -> torch.Tensor:
+    if isinstance(spec, torch.Tensor) and spec.is_complex():
+        return torch.view_as_real(spec)
+    if not is_tracing():
+        if not isinstance(spec, torch.Tensor) or not spec.is_floating_point():
+            raise InputError(
+                f"{name} must be a float tensor (..., freq, frames, 2) of [real, imag] or a complex tensor, "
+                f"got {getattr(spec, 'dtype', type(spec).__name__)}"
+            )
+        if spec.ndim < 3 or spec.shape[-1] != 2:
+            raise InputError(f"{name} must have shape (..., freq, frames, 2), got {tuple(spec.shape)}")
+    return spec
+
+
+class InverseSpectrogram(nn.Module):
+    """Inverse STFT by transposed convolution and window-square normalisation (overlap-add).
+
+    Shapes: ``(..., n_fft // 2 + 1, frames, 2)`` (``[real, imag]``, or a complex tensor
+    ``(..., n_freq, frames)``) ``-> (..., time)``. Equal to ``librosa.istft`` with the same
+    ``n_fft, hop_length, win_length, window, center, length``; inverts :class:`Spectrogram`
+    (``power=None``) wherever the window overlap-adds to a non-zero sum.
+
+    Example::
+
+        >>> spec = Spectrogram(n_fft=512, hop_length=128, power=None)
+        >>> x = torch.randn(2, 8000)
+        >>> torch.allclose(InverseSpectrogram(n_fft=512, hop_length=128)(spec(x), length=8000), x, atol=1e-4)
+        True
+    """
+
+    def __init__(
+        self,
+        n_fft: int = 400,
+        win_length: int | None = None,
+        hop_length: int | None = None,
+        pad: int = 0,
+        window="hann",
+        normalized: bool = False,
+        center: bool = True,
+    ):
+        super().__init__()
+        self.n_fft, self.win_length, self.hop_length, self.pad, window_ = _stft_geometry(
+            n_fft, win_length, hop_length, pad, window
+        )
+        self.center = bool(center)
+        self.normalized = bool(normalized)
+        self.n_freq = self.n_fft // 2 + 1
+        real, imag = idft_kernels(self.n_fft, window_)
+        if self.normalized:
+            scale = np.sqrt(np.sum(window_ * window_))
+            real, imag = real * scale, imag * scale
+        self.register_buffer("kernel", torch.from_numpy(np.concatenate([real, imag])[:, None, :]).float())
+        self.register_buffer("window_square", torch.from_numpy(window_ * window_).float().reshape(1, 1, -1))
+
+    def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        spec = _as_real_pairs(spec, "spec")
+        if not is_tracing():
+            if spec.shape[-3] != self.n_freq:
+                raise InputError(f"spec has {spec.shape[-3]} frequency bins (dim -3); n_fft={self.n_fft} needs {self.n_freq}")
+            if length is not None and (not isinstance(length, int) or length < 1):
+                raise InputError(f"length must be a positive integer or None, got {length!r}")
+        shape = spec.shape
+        z = torch.cat([spec[..., 0], spec[..., 1]], dim=-2).reshape(-1, 2 * self.n_freq, shape[-2])
+        y = torch.nn.functional.conv_transpose1d(z, self.kernel, stride=self.hop_length)
+        envelope = torch.nn.functional.conv_transpose1d(
+            torch.ones_like(z[:1, :1, :]), self.window_square, stride=self.hop_length
+        )
+        # Where no window overlaps (e.g. its zero ends), leave the samples as overlap-add gave them.
+        y = y / torch.where(envelope > 1e-11, envelope, torch.ones_like(envelope))
+        start = self.pad + (self.n_fft // 2 if self.center else 0)
+        if length is None:
+            end = y.shape[-1] - start
+            y = y[..., start:end]
+        else:
+            y = y[..., start : start + length]
+            if not is_tracing() and y.shape[-1] < length:
+                y = torch.nn.functional.pad(y, (0, length - y.shape[-1]))
+        return y.reshape(shape[:-3] + (y.shape[-1],))
+
+
+class Magnitude(nn.Module):
+    """``|z| ** power`` of a complex spectrogram: ``(..., freq, frames, 2) -> (..., freq, frames)``.
+
+    Example::
+
+        >>> Magnitude()(Spectrogram(n_fft=64, power=None)(torch.randn(1000))).shape
+        torch.Size([33, 16])
+    """
+
+    def __init__(self, power: float = 1.0):
+        super().__init__()
+        self.power = _check_power(power)
+        if self.power is None:
+            raise ConfigError("power must be a positive number for Magnitude, got None")
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        spec = _as_real_pairs(spec, "spec")
+        return _complex_to_power(spec[..., 0], spec[..., 1], self.power)
+
+
+class Phase(nn.Module):
+    """Phase angle in radians, ``atan2(imag, real)``: ``(..., freq, frames, 2) -> (..., freq, frames)``.
+
+    Example::
+
+        >>> Phase()(Spectrogram(n_fft=64, power=None)(torch.randn(1000))).shape
+        torch.Size([33, 16])
+    """
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        spec = _as_real_pairs(spec, "spec")
+        return torch.atan2(spec[..., 1], spec[..., 0])

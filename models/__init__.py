@@ -1,0 +1,3 @@
+"""audiofront.models (being built)."""
+
+__all__: list[str] = []

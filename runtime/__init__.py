@@ -1,0 +1,3 @@
+"""audiofront.runtime (being built)."""
+
+__all__: list[str] = []
