@@ -1,3 +1,5 @@
-"""audiofront.models (being built)."""
+"""Classifiers that sit behind the front-end."""
 
-__all__: list[str] = []
+from audiofront.models.convnet import KapreConvNet
+
+__all__ = ["KapreConvNet"]
