@@ -1,3 +1,27 @@
-"""audiofront.export (being built)."""
+"""ONNX export, graph checks, composition with classifiers, TensorRT engines, fp16 variants.
 
-__all__: list[str] = []
+Data flows ``frontend -> export``: this package imports the front-end modules, never the runtime.
+
+Example::
+
+    >>> from audiofront.frontend import preset
+    >>> from audiofront.export import export_onnx, read_metadata
+    >>> path = export_onnx(preset("kapre-logmel"), "logmel.onnx")
+    >>> read_metadata(path)["audiofront.kind"]
+    'frontend'
+"""
+
+from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_file
+from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
+from audiofront.export.onnx_export import export_onnx
+
+__all__ = [
+    "export_onnx",
+    "read_metadata",
+    "write_metadata",
+    "decode_metadata",
+    "eval_frames",
+    "load_onnx",
+    "atomic_write_bytes",
+    "sha256_file",
+]

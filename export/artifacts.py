@@ -1,0 +1,97 @@
+"""Model files on disk: atomic writes, checked loading, content hashes.
+
+Every file this package writes goes through :func:`atomic_write_bytes` (a temporary file in
+the destination's folder, then ``os.replace``), so a failed export, compose or engine build
+never leaves a partial file where the caller expects a model.
+
+Example::
+
+    >>> model = load_onnx("frontend.onnx")          # ModelFileError names the file and the reason
+    >>> atomic_write_bytes("copy.onnx", model.SerializeToString())
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import onnx
+
+from audiofront.errors import ModelFileError
+
+__all__ = ["atomic_write_bytes", "save_onnx", "load_onnx", "sha256_file", "sha256_bytes"]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one.
+
+    The temporary file lives in the same folder (``os.replace`` is atomic only within one file
+    system) and is removed if anything fails before the rename.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
+    """Serialise ``model`` (under 2 GB) to ``path`` atomically."""
+    return atomic_write_bytes(path, model.SerializeToString())
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (the key engines and caches use for "the same ONNX")."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_onnx(source, *, what: str = "model", check: bool = True) -> onnx.ModelProto:
+    """Load an ONNX model from a path (or pass a ``ModelProto`` through), checked.
+
+    Raises :class:`ModelFileError` naming the file when it is missing, is not an ONNX protobuf,
+    is truncated, or fails ``onnx.checker``. ``what`` names the role in messages ("classifier").
+    """
+    if isinstance(source, onnx.ModelProto):
+        model, name = source, f"{what} (in-memory ModelProto)"
+    else:
+        path = Path(source)
+        name = f"{what} file {str(path)!r}"
+        if not path.is_file():
+            raise ModelFileError(f"{name} does not exist or is not a file")
+        data = path.read_bytes()
+        if not data:
+            raise ModelFileError(f"{name} is empty")
+        try:
+            model = onnx.load_model_from_string(data)
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise ModelFileError(f"{name} is not an ONNX model or is truncated ({type(exc).__name__}: {exc})") from None
+    if not model.graph.node and not model.graph.output:
+        raise ModelFileError(f"{name} holds no graph (not an ONNX model, or truncated)")
+    if check:
+        try:
+            onnx.checker.check_model(model)
+        except Exception as exc:
+            raise ModelFileError(f"{name} fails onnx.checker (truncated or invalid): {exc}") from None
+    return model
