@@ -11,12 +11,19 @@ Example::
     'frontend'
 """
 
+from audiofront.export.compose import LAYOUTS, prepend
+from audiofront.export.hygiene import GraphReport, assert_clean_graph, check_graph
 from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_file
 from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
 from audiofront.export.onnx_export import export_onnx
 
 __all__ = [
     "export_onnx",
+    "prepend",
+    "LAYOUTS",
+    "check_graph",
+    "assert_clean_graph",
+    "GraphReport",
     "read_metadata",
     "write_metadata",
     "decode_metadata",

@@ -80,12 +80,12 @@ def load_onnx(source, *, what: str = "model", check: bool = True) -> onnx.ModelP
         name = f"{what} file {str(path)!r}"
         if not path.is_file():
             raise ModelFileError(f"{name} does not exist or is not a file")
-        data = path.read_bytes()
-        if not data:
+        if path.stat().st_size == 0:
             raise ModelFileError(f"{name} is empty")
         try:
-            model = onnx.load_model_from_string(data)
-        except Exception as exc:  # protobuf's DecodeError and friends
+            # onnx.load also pulls in external data (weights in a side file, as torch may write them).
+            model = onnx.load(str(path))
+        except Exception as exc:  # protobuf's DecodeError, missing external data...
             raise ModelFileError(f"{name} is not an ONNX model or is truncated ({type(exc).__name__}: {exc})") from None
     if not model.graph.node and not model.graph.output:
         raise ModelFileError(f"{name} holds no graph (not an ONNX model, or truncated)")
