@@ -172,6 +172,14 @@ def _check_band(sample_rate: float, n_fft: int, f_min: float, f_max: float | Non
     return float(sample_rate), n_fft, float(f_min), f_max
 
 
+def _bin_frequencies(sample_rate: float, n_fft: int) -> np.ndarray:
+    """Centre frequency of each one-sided DFT bin, ``k * sample_rate / n_fft`` (``rfftfreq``).
+
+    Not ``linspace(0, sample_rate / 2, n_freq)``: for odd ``n_fft`` the last bin is below Nyquist.
+    """
+    return np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)
+
+
 def _triangles(fft_freqs: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Triangular filters with corners ``edges[i], edges[i+1], edges[i+2]``: ``(n_freq, len(edges) - 2)``."""
     fdiff = np.diff(edges)
@@ -214,7 +222,7 @@ def mel_filterbank(
     n_mels = _positive_int("n_mels", n_mels)
     if norm not in (None, "slaney"):
         raise ConfigError(f"norm must be None or 'slaney', got {norm!r}")
-    fft_freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    fft_freqs = _bin_frequencies(sample_rate, n_fft)
     edges = mel_frequencies(n_mels + 2, f_min, f_max, mel_scale)
     weights = _triangles(fft_freqs, edges)
     if norm == "slaney":
@@ -245,7 +253,7 @@ def log_filterbank(
             f"n_bins={n_bins} at {bins_per_octave} bins/octave from f_min={f_min:g} Hz puts centres above "
             f"sample_rate/2 = {sample_rate / 2:g} Hz; use fewer bins or a lower f_min"
         )
-    weights = _triangles(np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1), edges)
+    weights = _triangles(_bin_frequencies(sample_rate, n_fft), edges)
     _warn_empty(weights, "log_filterbank")
     return weights
 
@@ -257,7 +265,7 @@ def linear_filterbank(
     n_bins = _positive_int("n_bins", n_bins)
     sample_rate, n_fft, f_min, f_max = _check_band(sample_rate, n_fft, f_min, f_max)
     edges = np.linspace(f_min, f_max, n_bins + 2)
-    weights = _triangles(np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1), edges)
+    weights = _triangles(_bin_frequencies(sample_rate, n_fft), edges)
     _warn_empty(weights, "linear_filterbank")
     return weights
 
