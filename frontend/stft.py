@@ -37,6 +37,21 @@ def _stft_geometry(n_fft, win_length, hop_length, pad, window) -> tuple[int, int
     return n_fft, win_length, hop_length, pad, full_window
 
 
+def _normalization(normalized, window: np.ndarray, n_fft: int) -> float:
+    """The factor ``normalized`` applies to the STFT, with torchaudio's meaning of the argument.
+
+    ``True`` or ``"window"``: divide by the window's L2 norm (torchaudio's ``normalized=True``);
+    ``"frame_length"``: divide by ``sqrt(n_fft)`` (``torch.stft(normalized=True)``); ``False``: 1.
+    """
+    if normalized is False:
+        return 1.0
+    if normalized is True or normalized == "window":
+        return 1.0 / math.sqrt(float(np.sum(window * window)))
+    if normalized == "frame_length":
+        return 1.0 / math.sqrt(n_fft)
+    raise ConfigError(f"normalized must be False, True, 'window' or 'frame_length', got {normalized!r}")
+
+
 def _check_power(power):
     if power is None:
         return None
@@ -65,9 +80,10 @@ class Spectrogram(nn.Module):
     ``librosa.stft(y, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
     center=center, pad_mode=pad_mode)`` (``|.|**power``). ``window`` is ``"hann"``,
     ``"hamming"``, ``"blackman"``, ``"rectangular"`` or a tensor of ``win_length`` samples
-    (periodic windows, as librosa and torch use). ``normalized=True`` divides by the window's
-    L2 norm. ``trainable=True`` makes the DFT kernels a Parameter (Kapre's trainable STFT).
-    ``algorithm`` chooses how the DFT is computed (see :mod:`audiofront.frontend.dft`).
+    (periodic windows, as librosa and torch use). ``normalized=True`` (or ``"window"``) divides
+    by the window's L2 norm, as torchaudio does; ``"frame_length"`` divides by ``sqrt(n_fft)``, as
+    ``torch.stft(normalized=True)`` does. ``trainable=True`` makes the DFT kernels a Parameter
+    (Kapre's trainable STFT). ``algorithm`` chooses how the DFT is computed (see :mod:`audiofront.frontend.dft`).
 
     Example::
 
@@ -84,7 +100,7 @@ class Spectrogram(nn.Module):
         pad: int = 0,
         window="hann",
         power: float | None = 2.0,
-        normalized: bool = False,
+        normalized: bool | str = False,
         center: bool = True,
         pad_mode: str = "reflect",
         *,
@@ -100,12 +116,11 @@ class Spectrogram(nn.Module):
             raise ConfigError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         self.center = bool(center)
         self.pad_mode = pad_mode
-        self.normalized = bool(normalized)
+        self.normalized = normalized
         self.n_freq = self.n_fft // 2 + 1
         self.trainable = bool(trainable)
         self.algorithm = algorithm
-        if self.normalized:
-            window_ = window_ / np.sqrt(np.sum(window_ * window_))
+        window_ = window_ * _normalization(normalized, window_, self.n_fft)
         self.dft = make_dft(algorithm, self.n_fft, self.hop_length, window_, trainable=self.trainable)
 
     @property
@@ -187,7 +202,7 @@ class InverseSpectrogram(nn.Module):
         hop_length: int | None = None,
         pad: int = 0,
         window="hann",
-        normalized: bool = False,
+        normalized: bool | str = False,
         center: bool = True,
     ):
         super().__init__()
@@ -195,12 +210,12 @@ class InverseSpectrogram(nn.Module):
             n_fft, win_length, hop_length, pad, window
         )
         self.center = bool(center)
-        self.normalized = bool(normalized)
+        self.normalized = normalized
         self.n_freq = self.n_fft // 2 + 1
         real, imag = idft_kernels(self.n_fft, window_)
-        if self.normalized:
-            scale = np.sqrt(np.sum(window_ * window_))
-            real, imag = real * scale, imag * scale
+        # Undo the analysis normalisation: scale the spectrum back up before overlap-add.
+        scale = 1.0 / _normalization(normalized, window_, self.n_fft)
+        real, imag = real * scale, imag * scale
         self.register_buffer("kernel", torch.from_numpy(np.concatenate([real, imag])[:, None, :]).float())
         self.register_buffer("window_square", torch.from_numpy(window_ * window_).float().reshape(1, 1, -1))
 
