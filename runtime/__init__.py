@@ -1,3 +1,66 @@
-"""audiofront.runtime (being built)."""
+"""audiofront.runtime: one Pipeline over TensorRT, ONNX Runtime (CUDA/CPU) and PyTorch.
 
-__all__: list[str] = []
+Names load on first use (PEP 562 ``__getattr__``), so ``import audiofront.runtime`` imports no
+backend: onnxruntime and tensorrt are imported only when a runner for them is activated or
+probed, and this package works with only the CPU extra installed.
+
+- :class:`Pipeline`, :class:`Classification` — audio in, labels out (:mod:`.pipeline`)
+- runners (Polygraphy's ``activate`` / ``infer(dict) -> dict`` / ``deactivate``):
+  :class:`TorchRunner`, :class:`OnnxRuntimeRunner`, :class:`TensorRTRunner`, base :class:`Runner`
+- :func:`available_backends`, :func:`choose_backend` — what runs here and why (:mod:`.backends`)
+- :func:`load_audio`, :func:`prepare_audio` and friends (:mod:`.audio`)
+
+Example::
+
+    >>> from audiofront.runtime import Pipeline
+    >>> with Pipeline.load("piano.onnx") as p:
+    ...     print(p.backend, p.classify(["note.wav"])[0].top)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Pipeline": "pipeline",
+    "Classification": "pipeline",
+    "FrontEndClassifier": "pipeline",
+    "FEATURE_LAYOUTS": "pipeline",
+    "Runner": "runner",
+    "RunnerError": "runner",
+    "TensorSpec": "runner",
+    "TorchRunner": "torch_runner",
+    "OnnxRuntimeRunner": "onnxruntime_runner",
+    "TensorRTRunner": "tensorrt_runner",
+    "BACKENDS": "backends",
+    "AUTO_ORDER": "backends",
+    "BackendStatus": "backends",
+    "BackendChoice": "backends",
+    "available_backends": "backends",
+    "backend_status": "backends",
+    "choose_backend": "backends",
+    "PipelineInfo": "artifact",
+    "pipeline_info": "artifact",
+    "load_audio": "audio",
+    "prepare_audio": "audio",
+    "as_audio_array": "audio",
+    "select_channels": "audio",
+    "resample": "audio",
+    "frame_windows": "audio",
+    "window_starts": "audio",
+    "check_sample_rate": "audio",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'audiofront.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"audiofront.runtime.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,447 @@
+"""``Pipeline``: raw audio in, labels and probabilities out, on whichever backend runs best here.
+
+A pipeline is one model that takes audio windows ``(batch, clip_samples)`` at ``sample_rate``
+and gives one score per label: a prepended ``.onnx`` with ``audiofront.*`` metadata (kind
+``pipeline``), a TensorRT ``.engine`` with its ``.engine.json`` sidecar, or a torch front-end
+and classifier (:meth:`Pipeline.from_torch`). Around the model it reads files, mixes or
+selects channels, resamples (soxr), windows long clips and pads short ones
+(:mod:`audiofront.runtime.audio`), runs windows in batches of at most ``max_batch_size``,
+turns logits into probabilities (softmax) when the model gives logits, and averages the
+window probabilities of each clip.
+
+Example::
+
+    >>> with Pipeline.load("piano.onnx") as p:             # backend="auto"
+    ...     print(p.backend, "-", p.backend_reason)
+    ...     for c in p.classify(["a.wav", "b.flac"], top_k=3):
+    ...         print(c.source, c.error or c.top)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiofront.errors import AudiofrontError, ConfigError, InputError, ModelFileError
+from audiofront.runtime.artifact import OUTPUT_KINDS, PipelineInfo, check_model_io, pipeline_info
+from audiofront.runtime.audio import check_channels, check_sample_rate, prepare_audio
+from audiofront.runtime.backends import BACKENDS, choose_backend
+from audiofront.runtime.runner import Runner, RunnerError, TensorSpec
+
+__all__ = ["Pipeline", "Classification", "FrontEndClassifier", "FEATURE_LAYOUTS"]
+
+FEATURE_LAYOUTS = ("batch,1,bins,frames", "batch,bins,frames")
+_TORCH_ONLY = "runs torch modules (Pipeline.from_torch), not model files"
+
+
+@dataclass
+class Classification:
+    """One item's result: ``top`` holds the ``top_k`` ``(label, probability)`` pairs, best first;
+    ``probabilities`` all classes ``(n_classes,)`` averaged over the item's ``windows``. When the
+    item failed, ``error`` says why and ``top``/``probabilities`` are empty/None."""
+
+    source: str
+    top: list[tuple[str, float]] = field(default_factory=list)
+    probabilities: np.ndarray | None = None
+    error: str | None = None
+    windows: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def label(self) -> str | None:
+        """The best label, or None for a failed item."""
+        return self.top[0][0] if self.top else None
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict."""
+        return {
+            "source": self.source,
+            "top": [{"label": k, "probability": p} for k, p in self.top],
+            "probabilities": None if self.probabilities is None else [float(v) for v in self.probabilities],
+            "error": self.error,
+            "windows": self.windows,
+        }
+
+
+class FrontEndClassifier(nn.Module):
+    """``frontend`` then ``classifier`` as one module: ``(batch, time) -> (batch, n_classes)``.
+
+    ``layout`` is what the classifier takes: ``"batch,1,bins,frames"`` (an image-like CNN such
+    as :class:`~audiofront.models.KapreConvNet`; a channel dim is inserted) or
+    ``"batch,bins,frames"`` (features as they come).
+    """
+
+    def __init__(self, frontend: nn.Module, classifier: nn.Module, layout: str = "batch,1,bins,frames"):
+        super().__init__()
+        if layout not in FEATURE_LAYOUTS:
+            raise ConfigError(f"layout must be one of {list(FEATURE_LAYOUTS)}, got {layout!r}")
+        self.frontend = frontend
+        self.classifier = classifier
+        self.layout = layout
+        self.sample_rate = getattr(frontend, "sample_rate", None)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        features = self.frontend(audio)
+        if self.layout == "batch,1,bins,frames":
+            features = features.unsqueeze(1)
+        return self.classifier(features)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x.astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z.astype(np.float32)
+
+
+def _is_single(items) -> bool:
+    return isinstance(items, (str, os.PathLike, bytes, bytearray, np.ndarray, torch.Tensor)) or hasattr(items, "read")
+
+
+def _describe(item, index: int) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        return str(item)
+    if isinstance(item, (bytes, bytearray)):
+        return f"item {index} ({len(item)} bytes)"
+    name = getattr(item, "name", None)
+    if hasattr(item, "read") and isinstance(name, str):
+        return name
+    return f"item {index}"
+
+
+def _check_positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Pipeline:
+    """Audio classifier over one backend. Build it with :meth:`load` or :meth:`from_torch`.
+
+    Attributes: ``backend`` (``"tensorrt"``, ``"onnxruntime-cuda"``, ``"torch-cuda"``,
+    ``"onnxruntime-cpu"``, ``"torch-cpu"``, or ``"onnxruntime-tensorrt"``), ``backend_reason``,
+    ``sample_rate``, ``clip_samples``, ``labels``, ``n_classes``, ``output`` (what the model
+    gives), ``source``, ``metadata``, ``runner``. Options: ``channels`` (``"mix"`` or an index),
+    ``hop`` (window hop in samples, default ``clip_samples // 2``), ``allow_int`` (accept
+    integer PCM arrays), ``max_batch_size`` (windows per backend call). ``check=True`` runs one
+    window at construction to verify the model gives what its metadata says.
+
+    ``predict``/``classify`` may be called from several threads.
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        info: PipelineInfo,
+        *,
+        backend: str,
+        backend_reason: str,
+        source: str,
+        channels: str | int = "mix",
+        hop: int | None = None,
+        allow_int: bool = False,
+        max_batch_size: int = 32,
+        check: bool = True,
+    ):
+        self.channels = check_channels(channels)
+        if hop is not None:
+            _check_positive("hop", hop)
+            if hop > info.clip_samples:
+                raise ConfigError(f"hop must be in [1, clip_samples = {info.clip_samples}], got {hop}")
+        self.hop = hop
+        self.allow_int = bool(allow_int)
+        self.max_batch_size = _check_positive("max_batch_size", max_batch_size)
+        self.sample_rate = info.sample_rate
+        self.clip_samples = info.clip_samples
+        self.labels = list(info.labels)
+        self.n_classes = len(self.labels)
+        self.output = info.output
+        self.input_layout = info.input_layout
+        self.metadata = dict(info.metadata)
+        self.backend = backend
+        self.backend_reason = backend_reason
+        self.source = source
+        self.runner = runner
+        runner.activate()
+        try:
+            self.input_name, self.output_name = check_model_io(runner.input_specs, runner.output_specs, info, source)
+            audio_spec = runner.input_specs[0]
+            self._fixed_batch = audio_spec.static_dim(0) if audio_spec.rank else None
+            limits = [self.max_batch_size, runner.max_batch_size, self._fixed_batch]
+            self._chunk = min(x for x in limits if x is not None)
+            if check:
+                self._check_run()
+        except BaseException:
+            runner.deactivate()
+            raise
+
+    # ----- construction -----------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        backend: str = "auto",
+        *,
+        channels: str | int = "mix",
+        hop: int | None = None,
+        allow_int: bool = False,
+        max_batch_size: int = 32,
+        check: bool = True,
+        intra_op_num_threads: int | None = None,
+    ) -> "Pipeline":
+        """Open a pipeline artifact: ``X.onnx`` (ONNX Runtime backends) or ``X.engine`` + ``X.engine.json``
+        (``tensorrt``). ``backend`` is ``"auto"`` or a name from :data:`~audiofront.runtime.BACKENDS`.
+
+        Raises :class:`ModelFileError` when the file is missing, unreadable, or not what its
+        metadata says; :class:`BackendUnavailable` (with the reason) when the backend cannot run
+        here; :class:`ConfigError` for a bad option.
+        """
+        path = Path(path)
+        source = str(path)
+        if path.suffix == ".engine":
+            from audiofront.runtime.tensorrt_runner import TensorRTRunner, read_sidecar
+
+            if not path.is_file():
+                raise ModelFileError(f"engine file {source!r} does not exist or is not a file")
+            info = pipeline_info(read_sidecar(path), f"engine sidecar of {source!r}")
+            unsupported = {b: "a TensorRT engine runs on tensorrt only" for b in BACKENDS if b != "tensorrt"}
+            choice = choose_backend(backend, unsupported=unsupported)
+            runner: Runner = TensorRTRunner(path)
+        else:
+            from audiofront.export.metadata import read_metadata
+
+            info = pipeline_info(read_metadata(path), f"model file {source!r}")
+            unsupported = {
+                "tensorrt": "runs .engine files (build one from this ONNX with audiofront.export.build_engine)",
+                "torch-cuda": _TORCH_ONLY,
+                "torch-cpu": _TORCH_ONLY,
+            }
+            choice = choose_backend(backend, unsupported=unsupported)
+            from audiofront.runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+            providers = {
+                "onnxruntime-cpu": ["CPUExecutionProvider"],
+                "onnxruntime-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+                "onnxruntime-tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+            }[choice.name]
+            runner = OnnxRuntimeRunner(path, providers, intra_op_num_threads=intra_op_num_threads)
+        return cls(
+            runner, info, backend=choice.name, backend_reason=choice.reason, source=source, channels=channels,
+            hop=hop, allow_int=allow_int, max_batch_size=max_batch_size, check=check,
+        )
+
+    @classmethod
+    def from_torch(
+        cls,
+        frontend: nn.Module,
+        classifier: nn.Module | None = None,
+        *,
+        labels: Sequence[str],
+        sample_rate: int | None = None,
+        clip_samples: int,
+        output: str = "logits",
+        device: str = "cpu",
+        layout: str = "batch,1,bins,frames",
+        channels: str | int = "mix",
+        hop: int | None = None,
+        allow_int: bool = False,
+        max_batch_size: int = 32,
+        check: bool = True,
+    ) -> "Pipeline":
+        """A pipeline over torch modules: ``classifier(frontend(audio))`` (see :class:`FrontEndClassifier`
+        for ``layout``), or ``frontend`` alone when it already maps audio to class scores.
+
+        ``sample_rate`` defaults to ``frontend.sample_rate`` (a preset records it). ``device`` is
+        ``"cpu"``, ``"cuda"``/``"cuda:N"`` or ``"auto"`` (CUDA when usable).
+        """
+        module = frontend if classifier is None else FrontEndClassifier(frontend, classifier, layout)
+        if sample_rate is None:
+            sample_rate = getattr(frontend, "sample_rate", None)
+            if sample_rate is None:
+                raise ConfigError("sample_rate is needed: the front-end does not record one")
+        try:
+            sample_rate = check_sample_rate(sample_rate)
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+        clip_samples = _check_positive("clip_samples", clip_samples)
+        if isinstance(labels, str) or not labels or not all(isinstance(x, str) for x in labels):
+            raise ConfigError("labels must be a non-empty sequence of strings")
+        if len(set(labels)) != len(labels):
+            raise ConfigError("labels must not hold duplicates")
+        if output not in OUTPUT_KINDS:
+            raise ConfigError(f"output must be one of {list(OUTPUT_KINDS)}, got {output!r}")
+        if not isinstance(device, str):
+            raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+        not_torch = {b: "Pipeline.from_torch runs torch modules" for b in BACKENDS if not b.startswith("torch-")}
+        wanted = {"auto": "auto", "cpu": "torch-cpu"}.get(device, "torch-cuda" if device.startswith("cuda") else None)
+        if wanted is None:
+            raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+        choice = choose_backend(wanted, unsupported=not_torch)
+        torch_device = device if device.startswith("cuda") else choice.name.split("-")[1]
+        from audiofront.runtime.torch_runner import TorchRunner
+
+        name = output
+        runner = TorchRunner(
+            module, device=torch_device,
+            input_specs=[TensorSpec("audio", ("batch", clip_samples), np.float32)],
+            output_specs=[TensorSpec(name, ("batch", len(labels)), np.float32)],
+        )
+        info = PipelineInfo(
+            sample_rate, clip_samples, tuple(labels), output, "batch,time",
+            {"audiofront.kind": "pipeline", "audiofront.sample_rate": str(sample_rate),
+             "audiofront.clip_samples": str(clip_samples), "audiofront.output": output},
+        )
+        try:
+            return cls(
+                runner, info, backend=choice.name, backend_reason=choice.reason, source=f"torch {type(module).__name__}",
+                channels=channels, hop=hop, allow_int=allow_int, max_batch_size=max_batch_size, check=check,
+            )
+        except ModelFileError as exc:  # nothing was loaded from a file: the arguments disagree with the modules
+            raise ConfigError(str(exc)) from None
+
+    def _check_run(self) -> None:
+        rng = np.random.default_rng(0)
+        probe = (rng.standard_normal((1, self.clip_samples)) * 0.05).astype(np.float32)
+        try:
+            raw = self._infer(probe)
+        except (InputError, RunnerError) as exc:
+            raise ModelFileError(f"{self.source} fails a check run on one window of {self.clip_samples} samples: {exc}") from None
+        if raw.shape != (1, self.n_classes):
+            raise ModelFileError(
+                f"{self.source} gives shape {raw.shape} for one window; its metadata says (1, {self.n_classes}) "
+                f"({self.n_classes} labels)"
+            )
+        if not np.isfinite(raw).all():
+            raise ModelFileError(f"{self.source} gives NaN/Inf for a quiet noise window")
+        if self.output == "probabilities" and (raw.min() < -1e-4 or abs(float(raw.sum()) - 1.0) > 1e-3):
+            raise ModelFileError(
+                f"{self.source} says audiofront.output='probabilities' but its outputs do not sum to 1 "
+                f"(sum {float(raw.sum()):.4g}, min {float(raw.min()):.4g}): are they logits?"
+            )
+
+    # ----- inference --------------------------------------------------------------------------
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        """Raw model output for ``(n, clip_samples)`` float32, n <= chunk size."""
+        n = batch.shape[0]
+        if self._fixed_batch is not None and n < self._fixed_batch:
+            padded = np.zeros((self._fixed_batch, self.clip_samples), np.float32)
+            padded[:n] = batch
+            batch = padded
+        if self.input_layout == "batch,channels,time":
+            batch = batch[:, np.newaxis, :]
+        out = self.runner.infer({self.input_name: batch})[self.output_name]
+        return np.asarray(out[:n], dtype=np.float32)
+
+    def _check_windows(self, windows) -> np.ndarray:
+        if isinstance(windows, torch.Tensor):
+            windows = windows.detach().to("cpu").numpy()
+        if not isinstance(windows, np.ndarray):
+            raise InputError(f"windows must be a numpy array (batch, {self.clip_samples}), got {type(windows).__name__}")
+        if windows.dtype.kind != "f":
+            raise InputError(f"windows must hold float samples, got dtype {windows.dtype}")
+        if windows.ndim != 2 or windows.shape[1] != self.clip_samples:
+            raise InputError(f"windows must have shape (batch, {self.clip_samples}), got {windows.shape}")
+        windows = np.ascontiguousarray(windows, dtype=np.float32)
+        if not np.isfinite(windows).all():
+            raise InputError("windows hold NaN or infinite samples")
+        return windows
+
+    def predict(self, windows) -> np.ndarray:
+        """``(batch, clip_samples)`` float audio windows -> ``(batch, n_classes)`` float32 probabilities.
+
+        Runs in chunks of at most ``max_batch_size``; an item's result does not depend on its batch.
+        """
+        if not self.runner.is_active:
+            raise RunnerError(f"pipeline {self.source} is closed")
+        windows = self._check_windows(windows)
+        if windows.shape[0] == 0:
+            return np.zeros((0, self.n_classes), np.float32)
+        parts = []
+        for start in range(0, windows.shape[0], self._chunk):
+            raw = self._infer(windows[start : start + self._chunk])
+            if raw.ndim != 2 or raw.shape[1] != self.n_classes:
+                raise RunnerError(f"{self.source} returned shape {raw.shape}, expected (batch, {self.n_classes})")
+            parts.append(_softmax(raw) if self.output == "logits" else raw)
+        return np.concatenate(parts)
+
+    def prepare(self, audio, sample_rate: int | None = None) -> np.ndarray:
+        """One clip -> ``(n_windows, clip_samples)`` float32 at the model's rate.
+
+        ``audio``: a numpy array or torch tensor, ``(time,)`` or ``(channels, time)``, at
+        ``sample_rate`` (``None``: already at ``self.sample_rate``); or an audio file (path,
+        bytes, binary file object), read with soundfile at its own rate.
+        """
+        return prepare_audio(
+            audio, sample_rate, target_rate=self.sample_rate, clip_samples=self.clip_samples,
+            hop=self.hop, channels=self.channels, allow_int=self.allow_int,
+        )
+
+    def classify(self, items, *, sample_rate: int | None = None, top_k: int = 5) -> list[Classification]:
+        """Classify clips: a list of arrays/tensors (at ``sample_rate``) and/or audio files, or one item.
+
+        Each item's window probabilities are averaged. A bad item gets a :class:`Classification`
+        with ``error`` set; the others are still classified.
+        """
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
+            raise ConfigError(f"top_k must be a non-negative integer, got {top_k!r}")
+        items = [items] if _is_single(items) else list(items)
+        results: list[Classification | None] = [None] * len(items)
+        prepared: list[tuple[int, np.ndarray]] = []
+        for i, item in enumerate(items):
+            source = _describe(item, i)
+            try:
+                prepared.append((i, self.prepare(item, sample_rate)))
+            except AudiofrontError as exc:
+                results[i] = Classification(source, error=str(exc))
+            except Exception as exc:  # a reader's unexpected failure must not take the batch down
+                results[i] = Classification(source, error=f"{type(exc).__name__}: {exc}")
+        if prepared:
+            try:
+                probs = self.predict(np.concatenate([w for _, w in prepared]))
+                splits = np.cumsum([len(w) for _, w in prepared])[:-1]
+                per_item = np.split(probs, splits)
+            except Exception:  # find the item at fault: run them one by one
+                per_item = []
+                for i, windows in prepared:
+                    try:
+                        per_item.append(self.predict(windows))
+                    except Exception as exc:
+                        per_item.append(exc)
+            for (i, windows), probs in zip(prepared, per_item):
+                source = _describe(items[i], i)
+                if isinstance(probs, Exception):
+                    results[i] = Classification(source, error=f"{type(probs).__name__}: {probs}", windows=len(windows))
+                    continue
+                mean = probs.mean(axis=0, dtype=np.float64).astype(np.float32)
+                order = np.argsort(-mean, kind="stable")[: min(top_k, self.n_classes)]
+                results[i] = Classification(
+                    source, [(self.labels[j], float(mean[j])) for j in order], mean, None, len(windows)
+                )
+        return results
+
+    # ----- life cycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the backend (GPU memory, sessions); the pipeline cannot predict afterwards."""
+        self.runner.deactivate()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Pipeline(source={self.source!r}, backend={self.backend!r}, sample_rate={self.sample_rate}, "
+            f"clip_samples={self.clip_samples}, n_classes={self.n_classes})"
+        )
