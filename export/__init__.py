@@ -16,6 +16,7 @@ from audiofront.export.hygiene import GraphReport, assert_clean_graph, check_gra
 from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_file
 from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
 from audiofront.export.onnx_export import export_onnx
+from audiofront.export.tensorrt_ops import TensorRTReport, check_tensorrt, tensorrt_table
 
 __all__ = [
     "export_onnx",
@@ -24,6 +25,9 @@ __all__ = [
     "check_graph",
     "assert_clean_graph",
     "GraphReport",
+    "check_tensorrt",
+    "TensorRTReport",
+    "tensorrt_table",
     "read_metadata",
     "write_metadata",
     "decode_metadata",
