@@ -18,6 +18,8 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 # One line per command module; each registers one or more subcommands.
 COMMAND_MODULES = (
+    "audiofront.runtime.cli",
+    "audiofront.models.cli",
 )
 
 
