@@ -11,13 +11,15 @@ import pytest
 import torch
 from torch import nn
 
-from audiofront.export import export_onnx, read_metadata, write_metadata
+from audiofront.export import write_metadata
+from audiofront.export.onnx_export import frontend_metadata
 from audiofront.frontend import preset
 from audiofront.models import KapreConvNet
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
 LABELS = ["do", "re", "mi", "fa", "sol"]
+_HEAD = {"labels": LABELS, "clip_samples": CLIP_SAMPLES, "output": "probabilities", "sample_rate": SAMPLE_RATE}
 
 
 class _Prepended(nn.Module):
@@ -29,13 +31,20 @@ class _Prepended(nn.Module):
         return self.classifier(self.frontend(audio).unsqueeze(1))
 
 
-def _legacy_export(module, example, path, input_name, output_name):
-    # The TorchScript exporter: a fraction of a second for these small fixed-size graphs.
+def _legacy_export(module, example, path, input_name, output_name, dynamic_axes=None):
+    # The TorchScript exporter: a fraction of a second for these small graphs (export_onnx's
+    # dynamo export takes ~10 s here); the tests need the signature and metadata, not the exporter.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=[input_name],
                           output_names=[output_name], opset_version=18,
-                          dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})
+                          dynamic_axes=dynamic_axes or {input_name: {0: "batch"}, output_name: {0: "batch"}})
+
+
+def _frontend_meta(frontend):
+    with torch.no_grad():
+        shape = tuple(frontend(torch.zeros(1, CLIP_SAMPLES)).shape)
+    return frontend_metadata(frontend, sample_rate=SAMPLE_RATE, input_rank=2, output_shape=shape)
 
 
 @pytest.fixture(scope="session")
@@ -46,28 +55,36 @@ def torch_parts():
     return frontend, classifier
 
 
+def _with_metadata(path, values):
+    model = onnx.load(str(path))
+    write_metadata(model, values)
+    onnx.save(model, str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
-def onnx_parts(tmp_path_factory, torch_parts):
-    """``{"frontend", "classifier", "pipeline"}`` -> ONNX paths with audiofront metadata."""
+def pipeline_onnx(tmp_path_factory, torch_parts):
+    """The front-end and classifier prepended into one ONNX with ``kind=pipeline`` metadata."""
+    frontend, classifier = torch_parts
+    path = tmp_path_factory.mktemp("onnx") / "pipeline.onnx"
+    _legacy_export(_Prepended(frontend, classifier), torch.zeros(2, CLIP_SAMPLES), path, "audio", "probabilities")
+    return _with_metadata(path, {**_frontend_meta(frontend), **_HEAD, "kind": "pipeline", "output_layout": "batch,classes"})
+
+
+@pytest.fixture(scope="session")
+def onnx_parts(tmp_path_factory, torch_parts, pipeline_onnx):
+    """``{"frontend", "classifier", "pipeline"}`` -> ONNX paths with audiofront metadata, with
+    export_onnx's signature: audio (batch, time) -> features (batch, bins, frames)."""
     frontend, classifier = torch_parts
     folder = tmp_path_factory.mktemp("onnx")
-    paths = {"frontend": export_onnx(frontend, folder / "frontend.onnx")}
-    front_meta = read_metadata(paths["frontend"])
-    frames = frontend.frames(CLIP_SAMPLES)
-    head = {"labels": LABELS, "clip_samples": CLIP_SAMPLES, "output": "probabilities", "sample_rate": SAMPLE_RATE}
-
+    paths = {"frontend": folder / "frontend.onnx", "pipeline": pipeline_onnx}
+    _legacy_export(frontend, torch.zeros(2, CLIP_SAMPLES), paths["frontend"], "audio", "features",
+                   {"audio": {0: "batch", 1: "time"}, "features": {0: "batch", 2: "frames"}})
+    _with_metadata(paths["frontend"], _frontend_meta(frontend))
     paths["classifier"] = folder / "classifier.onnx"
-    _legacy_export(classifier, torch.zeros(2, 1, 128, frames), paths["classifier"], "features", "probabilities")
-    model = onnx.load(str(paths["classifier"]))
-    write_metadata(model, {"version": "test", "kind": "classifier", **head})
-    onnx.save(model, str(paths["classifier"]))
-
-    paths["pipeline"] = folder / "pipeline.onnx"
-    _legacy_export(_Prepended(frontend, classifier), torch.zeros(2, CLIP_SAMPLES), paths["pipeline"], "audio",
-                   "probabilities")
-    model = onnx.load(str(paths["pipeline"]))
-    write_metadata(model, {**front_meta, "kind": "pipeline", "output_layout": "batch,classes", **head})
-    onnx.save(model, str(paths["pipeline"]))
+    _legacy_export(classifier, torch.zeros(2, 1, 128, frontend.frames(CLIP_SAMPLES)), paths["classifier"],
+                   "features", "probabilities")
+    _with_metadata(paths["classifier"], {"version": "test", "kind": "classifier", **_HEAD})
     return paths
 
 

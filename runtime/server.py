@@ -1,0 +1,358 @@
+"""``audiofront serve``: an ASGI app (FastAPI) over a runtime :class:`~audiofront.runtime.Pipeline`.
+
+Endpoints:
+
+- ``POST /v1/classify``: the body is an audio file (wav/flac/ogg/mp3; ``Content-Type: audio/*`` or
+  ``application/octet-stream``) or raw float32 little-endian PCM (``Content-Type:
+  application/x-pcm-f32``, with ``?sample_rate=`` and optional ``&channels=`` for interleaved
+  channels). Query: ``top_k`` (default 5), ``probabilities=true`` to get the whole vector.
+  Answers ``{"top": [{"label", "probability"}...], "windows", "sample_rate", "duration_s"}``.
+- ``GET /healthz``: model facts and queue depth. ``GET /metrics``: Prometheus text.
+
+Requests arriving together are micro-batched (:class:`~audiofront.runtime.batching.MicroBatcher`);
+each request's probabilities are the mean over its own windows only. Limits give clear errors:
+413 (body or clip too large), 415 (media type), 400 (corrupt audio, bad query), 503 with
+``Retry-After`` (more than ``max_queue`` requests in flight).
+
+Example::
+
+    >>> app = create_app(Pipeline.load("piano.onnx"), ServeConfig(max_batch=16, max_wait_ms=5))
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from audiofront.errors import ConfigError, InputError
+from audiofront.runtime.batching import MicroBatcher, QueueFull
+from audiofront.runtime.metrics import ServeMetrics
+
+__all__ = ["ServeConfig", "create_app", "ServerThread", "PCM_MEDIA_TYPE", "FILE_MEDIA_TYPES"]
+
+log = logging.getLogger("audiofront.serve")
+
+PCM_MEDIA_TYPE = "application/x-pcm-f32"
+# Media types decoded by soundfile (it sniffs the container, so the exact audio/* subtype is a hint).
+FILE_MEDIA_TYPES = ("audio/*", "application/octet-stream")
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 768_000
+MAX_CHANNELS = 64
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Batching and limits of one server.
+
+    ``max_batch`` windows per predict call, ``max_wait_ms`` the longest a request waits for
+    batch-mates, ``max_queue`` classify requests in flight before 503, ``max_body_mb`` the largest
+    body (MiB), ``max_seconds`` the longest clip, ``retry_after_s`` the hint sent with a 503.
+    """
+
+    max_batch: int = 16
+    max_wait_ms: float = 5.0
+    max_queue: int = 256
+    max_body_mb: float = 32.0
+    max_seconds: float = 60.0
+    retry_after_s: int = 1
+
+    def __post_init__(self):
+        for name in ("max_batch", "max_queue", "retry_after_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name, high in (("max_wait_ms", 10_000), ("max_body_mb", 4096), ("max_seconds", 86_400)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high or (
+                name != "max_wait_ms" and value == 0
+            ):
+                raise ConfigError(f"{name} must be a number in {'[0' if name == 'max_wait_ms' else '(0'}, {high}], "
+                                  f"got {value!r}")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _HTTPError(400, f"query parameter {name} must be an integer in [{low}, {high}], got {raw!r}") from None
+    if not low <= value <= high:
+        raise _HTTPError(400, f"query parameter {name} must be an integer in [{low}, {high}], got {value}")
+    return value
+
+
+def _query_bool(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "false").lower()
+    if raw in ("1", "true", "yes"):
+        return True
+    if raw in ("0", "false", "no", ""):
+        return False
+    raise _HTTPError(400, f"query parameter {name} must be true or false, got {raw!r}")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _HTTPError(413, f"body of {int(declared)} bytes exceeds the limit of {limit} bytes (--max-body-mb)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # stop reading: a client without Content-Length must not fill our memory
+            raise _HTTPError(413, f"body exceeds the limit of {limit} bytes (--max-body-mb)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_pcm(body: bytes, sample_rate: int, channels: int, max_seconds: float) -> np.ndarray:
+    frame_bytes = 4 * channels
+    if len(body) % frame_bytes:
+        raise _HTTPError(400, f"raw PCM body of {len(body)} bytes is not a whole number of float32 frames "
+                              f"of {channels} channel(s) ({frame_bytes} bytes each)")
+    frames = len(body) // frame_bytes
+    if frames / sample_rate > max_seconds:
+        raise _HTTPError(413, f"clip of {frames / sample_rate:.2f} s exceeds the limit of {max_seconds:g} s "
+                              f"(--max-seconds)")
+    audio = np.frombuffer(body, dtype="<f4").astype(np.float32)
+    return audio.reshape(frames, channels)
+
+
+def _decode_file(body: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    try:
+        info = sf.info(io.BytesIO(body))
+    except Exception as exc:  # noqa: BLE001 - soundfile raises several types for bad bytes
+        raise _HTTPError(400, f"cannot decode the audio file: {exc}") from None
+    # Check the header's duration before decoding: a small compressed file can expand to hours.
+    if info.samplerate <= 0 or info.frames / info.samplerate > max_seconds:
+        raise _HTTPError(413, f"clip of {info.frames / max(info.samplerate, 1):.2f} s exceeds the limit of "
+                              f"{max_seconds:g} s (--max-seconds)")
+    try:
+        audio, sample_rate = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001
+        raise _HTTPError(400, f"cannot decode the audio file: {exc}") from None
+    if audio.shape[0] / sample_rate > max_seconds:
+        raise _HTTPError(413, f"clip of {audio.shape[0] / sample_rate:.2f} s exceeds the limit of "
+                              f"{max_seconds:g} s (--max-seconds)")
+    return audio, int(sample_rate)
+
+
+def _top(probabilities: np.ndarray, labels: list[str], k: int) -> list[dict]:
+    # Stable sort on the negated values: ties keep label order, as a reader would expect.
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [{"label": labels[i], "probability": float(probabilities[i])} for i in order]
+
+
+def create_app(pipeline, config: ServeConfig | None = None, *, model_name: str = "model") -> FastAPI:
+    """The FastAPI app over ``pipeline`` (anything with ``prepare``, ``predict``, ``labels``,
+    ``sample_rate``, ``clip_samples``, ``backend``). The app does not close the pipeline."""
+    config = config or ServeConfig()
+    metrics = ServeMetrics()
+    batcher = MicroBatcher(pipeline.predict, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+                           on_batch=metrics.observe_batch)
+    labels = list(pipeline.labels)
+    state = {"inflight": 0}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await batcher.aclose()
+
+    app = FastAPI(title="audiofront serve", version="1", lifespan=lifespan)
+    app.state.pipeline, app.state.config, app.state.metrics, app.state.batcher = pipeline, config, metrics, batcher
+
+    def finish(endpoint: str, started: float, response: Response, request: Request) -> Response:
+        metrics.observe_request(endpoint, response.status_code, time.monotonic() - started)
+        request_id = request.headers.get("x-request-id")
+        if request_id is not None:
+            response.headers["X-Request-ID"] = request_id[:200]
+        return response
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> Response:
+        started = time.monotonic()
+        body = {
+            "status": "ok",
+            "model": model_name,
+            "backend": pipeline.backend,
+            "sample_rate": pipeline.sample_rate,
+            "clip_samples": pipeline.clip_samples,
+            "classes": len(labels),
+            "inflight": state["inflight"],
+            "max_batch": config.max_batch,
+            "max_queue": config.max_queue,
+        }
+        return finish("/healthz", started, JSONResponse(body), request)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.post("/v1/classify")
+    async def classify(request: Request) -> Response:
+        started = time.monotonic()
+        # Admission first: under overload, answer before reading or decoding anything.
+        if state["inflight"] >= config.max_queue:
+            response = _error(503, f"server busy: {state['inflight']} requests in flight (--max-queue "
+                                   f"{config.max_queue}); retry later",
+                              {"Retry-After": str(config.retry_after_s)})
+            return finish("/v1/classify", started, response, request)
+        state["inflight"] += 1
+        metrics.inflight.inc()
+        try:
+            response = JSONResponse(await _classify(request))
+        except _HTTPError as exc:
+            response = _error(exc.status, exc.message, exc.headers)
+        except QueueFull as exc:
+            response = _error(503, f"server busy: {exc}", {"Retry-After": str(config.retry_after_s)})
+        except Exception as exc:  # noqa: BLE001 - one request's failure must never stop the server
+            log.exception("classify failed")
+            response = _error(500, f"inference failed: {type(exc).__name__}: {exc}")
+        finally:
+            state["inflight"] -= 1
+            metrics.inflight.dec()
+        return finish("/v1/classify", started, response, request)
+
+    async def _classify(request: Request) -> dict:
+        media = _media_type(request)
+        is_pcm = media == PCM_MEDIA_TYPE
+        if not is_pcm and not (media.startswith("audio/") or media == "application/octet-stream"):
+            raise _HTTPError(415, f"unsupported Content-Type {media or '(none)'!r}: send an audio file as audio/* "
+                                  f"or application/octet-stream, or raw float32 little-endian PCM as "
+                                  f"{PCM_MEDIA_TYPE} with ?sample_rate=")
+        top_k = _query_int(request, "top_k", min(5, len(labels)), 1, len(labels))
+        want_probabilities = _query_bool(request, "probabilities")
+        sample_rate = _query_int(request, "sample_rate", None, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
+        channels = _query_int(request, "channels", 1, 1, MAX_CHANNELS)
+        if is_pcm and sample_rate is None:
+            raise _HTTPError(400, f"raw PCM ({PCM_MEDIA_TYPE}) needs the query parameter sample_rate")
+        body = await _read_body(request, config.max_body_bytes)
+        if not body:
+            raise _HTTPError(400, "empty body: send audio")
+        if is_pcm:
+            audio = await asyncio.to_thread(_decode_pcm, body, sample_rate, channels, config.max_seconds)
+        else:
+            audio, file_rate = await asyncio.to_thread(_decode_file, body, config.max_seconds)
+            if sample_rate is not None and sample_rate != file_rate:
+                raise _HTTPError(400, f"query sample_rate={sample_rate} contradicts the file's {file_rate} Hz "
+                                      f"(leave it out for files)")
+            sample_rate = file_rate
+        del body
+        duration = audio.shape[0] / sample_rate
+        try:
+            windows = await asyncio.to_thread(_prepare, pipeline, audio, sample_rate)
+        except InputError as exc:
+            raise _HTTPError(400, f"bad audio: {exc}") from None
+        rows = await batcher.submit(windows)
+        # As Pipeline.classify: the mean of the request's own windows, in float64, given as float32.
+        probabilities = rows.mean(axis=0, dtype=np.float64).astype(np.float32)
+        result = {
+            "top": _top(probabilities, labels, top_k),
+            "windows": int(windows.shape[0]),
+            "sample_rate": int(sample_rate),
+            "duration_s": round(duration, 6),
+        }
+        if want_probabilities:
+            result["labels"] = labels
+            result["probabilities"] = [float(v) for v in probabilities]
+        return result
+
+    return app
+
+
+def _prepare(pipeline, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(frames, channels)`` decoded audio -> the pipeline's windows ``(n, clip_samples)``.
+
+    The pipeline takes ``(channels, time)`` and mixes channels as ``Pipeline.classify`` does, so
+    a file sent here gets the same windows as the same file classified locally.
+    """
+    data = audio[:, 0] if audio.shape[1] == 1 else audio.T
+    windows = pipeline.prepare(np.ascontiguousarray(data), sample_rate=sample_rate)
+    if not isinstance(windows, np.ndarray) or windows.ndim != 2 or windows.shape[0] < 1:
+        raise InputError(f"prepare gave windows of shape {getattr(windows, 'shape', None)}")
+    return windows
+
+
+class ServerThread:
+    """Run an ASGI app with uvicorn in a background thread on ``host``:``port`` (0: a free port).
+
+    For tests, notebooks and benchmarks; ``audiofront serve`` runs uvicorn in the main thread.
+
+    Example::
+
+        >>> with ServerThread(create_app(pipeline)) as server:
+        ...     httpx.get(server.url + "/healthz").json()["status"]
+        'ok'
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"):
+        import uvicorn
+
+        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = host, self._socket.getsockname()[1]
+        # backlog: many clients connect at once under load; the kernel queue must hold them.
+        config = uvicorn.Config(app, log_level=log_level, lifespan="on", backlog=2048, timeout_keep_alive=30)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="audiofront-uvicorn", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> "ServerThread":
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"uvicorn did not start on {self.url} within {timeout:g} s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._socket.close()
+
+    def __enter__(self) -> "ServerThread":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
