@@ -20,6 +20,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES = (
     "audiofront.runtime.cli",
     "audiofront.models.cli",
+    "audiofront.runtime.serve_cli",
 )
 
 

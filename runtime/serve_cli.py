@@ -1,0 +1,111 @@
+"""Commands ``audiofront serve`` (HTTP classification service) and ``audiofront triton``
+(a Triton Inference Server model repository). Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from audiofront.errors import BackendUnavailable
+
+__all__ = ["register", "serve", "triton"]
+
+
+def _default_model() -> str:
+    from audiofront.models.piano import pipeline_onnx
+
+    return str(pipeline_onnx())
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from audiofront.runtime.server import ServeConfig, create_app
+    except ImportError as exc:
+        raise BackendUnavailable(f"audiofront serve needs the serve extra (pip install 'audiofront[serve]'): {exc}") from None
+    from pathlib import Path
+
+    from audiofront.runtime import Pipeline
+
+    config = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+                         max_body_mb=args.max_body_mb, max_seconds=args.max_seconds)
+    model = args.model or _default_model()
+    # The pipeline's own chunking must not split a micro-batch again.
+    pipeline = Pipeline.load(model, backend=args.backend, max_batch_size=max(32, args.max_batch),
+                             intra_op_num_threads=args.threads)
+    try:
+        app = create_app(pipeline, config, model_name=Path(model).stem)
+        print(f"audiofront serve: {model} on {pipeline.backend} ({pipeline.backend_reason}); "
+              f"{pipeline.sample_rate} Hz, {pipeline.clip_samples}-sample windows, {pipeline.n_classes} classes; "
+              f"max_batch {config.max_batch}, max_wait {config.max_wait_ms:g} ms, max_queue {config.max_queue}",
+              file=sys.stderr)
+        print(f"listening on http://{args.host}:{args.port} (POST /v1/classify, GET /healthz, GET /metrics)",
+              file=sys.stderr)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, backlog=2048)
+    finally:
+        pipeline.close()
+    return 0
+
+
+def triton(args: argparse.Namespace) -> int:
+    from audiofront.runtime.triton import validate_config, write_model_repository
+
+    model = args.model
+    if model is None and not args.ensemble:
+        model = _default_model()
+    paths = write_model_repository(
+        model, args.output, name=args.name, max_batch=args.max_batch, instances=args.instances, kind=args.kind,
+        max_wait_ms=args.max_wait_ms, ensemble=args.ensemble, frontend=args.frontend, classifier=args.classifier,
+        overwrite=args.force,
+    )
+    for path in paths:
+        try:
+            validate_config(path.read_text(encoding="utf-8"))
+            note = "parses as Triton's ModelConfig"
+        except ImportError as exc:
+            note = f"not validated ({exc})"
+        print(f"wrote {path} ({note})")
+    name = paths[0].parent.name
+    print(f"start: docker run --gpus all --rm -p8000:8000 -p8001:8001 -p8002:8002 "
+          f"-v {paths[0].parent.parent.resolve()}:/models nvcr.io/nvidia/tritonserver:<yy.mm>-py3 "
+          f"tritonserver --model-repository=/models\nthen call model {name!r} (see docs/serving.md)")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve", help="HTTP classification service with micro-batching (FastAPI + uvicorn)",
+        description="Serve a pipeline over HTTP: POST /v1/classify (audio file or raw float32 PCM), GET /healthz, "
+                    "GET /metrics (Prometheus). Requests arriving together are micro-batched.",
+    )
+    p.add_argument("--model", default=None, help="pipeline artifact (.onnx or .engine); default: the shipped piano model")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--backend", default="auto", help="auto or a backend name (see audiofront doctor)")
+    p.add_argument("--max-batch", type=int, default=16, help="windows per predict call (default 16)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="longest wait for batch-mates (default 5)")
+    p.add_argument("--max-queue", type=int, default=256, help="requests in flight before 503 (default 256)")
+    p.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body in MiB (default 32)")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip in seconds (default 60)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=serve)
+
+    t = subparsers.add_parser(
+        "triton", help="write a Triton Inference Server model repository",
+        description="Write repo/NAME/config.pbtxt + repo/NAME/1/model.onnx for a pipeline ONNX, or (--ensemble) "
+                    "a front-end -> classifier ensemble from --frontend and --classifier ONNX files.",
+    )
+    t.add_argument("--model", default=None, help="pipeline ONNX (kind=pipeline); default: the shipped piano model")
+    t.add_argument("-o", "--output", required=True, help="repository folder (created)")
+    t.add_argument("--name", default=None, help="model name in the repository (default: the file's stem)")
+    t.add_argument("--ensemble", action="store_true", help="front-end and classifier as two models + an ensemble")
+    t.add_argument("--frontend", default=None, help="front-end ONNX (kind=frontend), for --ensemble")
+    t.add_argument("--classifier", default=None, help="classifier ONNX (kind=classifier), for --ensemble")
+    t.add_argument("--max-batch", type=int, default=16, help="max_batch_size (default 16)")
+    t.add_argument("--max-wait-ms", type=float, default=5.0, help="dynamic batching max queue delay (default 5)")
+    t.add_argument("--instances", type=int, default=1, help="model instances per device (default 1)")
+    t.add_argument("--kind", default="KIND_GPU", choices=["KIND_GPU", "KIND_CPU"], help="instance kind")
+    t.add_argument("--force", action="store_true", help="replace existing model folders")
+    t.set_defaults(func=triton)
