@@ -34,10 +34,23 @@ __all__ = [
     "available_backends",
     "backend_status",
     "choose_backend",
+    "UNSUPPORTED",
 ]
 
 AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "torch-cuda", "onnxruntime-cpu", "torch-cpu")
 BACKENDS = AUTO_ORDER + ("onnxruntime-tensorrt",)
+
+_TORCH_ONLY = "runs torch modules (Pipeline.from_torch), not model files"
+# For each kind of pipeline: the backends that cannot run it, and why (auto skips them, naming them fails).
+UNSUPPORTED: dict[str, dict[str, str]] = {
+    "onnx": {
+        "tensorrt": "runs .engine files (build one from this ONNX with audiofront.export.build_engine)",
+        "torch-cuda": _TORCH_ONLY,
+        "torch-cpu": _TORCH_ONLY,
+    },
+    "engine": {b: "a TensorRT engine runs on tensorrt only" for b in BACKENDS if b != "tensorrt"},
+    "torch": {b: "Pipeline.from_torch runs torch modules" for b in BACKENDS if not b.startswith("torch-")},
+}
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,12 @@ from torch import nn
 from audiofront.errors import AudiofrontError, ConfigError, InputError, ModelFileError
 from audiofront.runtime.artifact import OUTPUT_KINDS, PipelineInfo, check_model_io, pipeline_info
 from audiofront.runtime.audio import check_channels, check_sample_rate, prepare_audio
-from audiofront.runtime.backends import BACKENDS, choose_backend
+from audiofront.runtime.backends import UNSUPPORTED, choose_backend
 from audiofront.runtime.runner import Runner, RunnerError, TensorSpec
 
 __all__ = ["Pipeline", "Classification", "FrontEndClassifier", "FEATURE_LAYOUTS"]
 
 FEATURE_LAYOUTS = ("batch,1,bins,frames", "batch,bins,frames")
-_TORCH_ONLY = "runs torch modules (Pipeline.from_torch), not model files"
 
 
 @dataclass
@@ -214,19 +213,13 @@ class Pipeline:
             if not path.is_file():
                 raise ModelFileError(f"engine file {source!r} does not exist or is not a file")
             info = pipeline_info(read_sidecar(path), f"engine sidecar of {source!r}")
-            unsupported = {b: "a TensorRT engine runs on tensorrt only" for b in BACKENDS if b != "tensorrt"}
-            choice = choose_backend(backend, unsupported=unsupported)
+            choice = choose_backend(backend, unsupported=UNSUPPORTED["engine"])
             runner: Runner = TensorRTRunner(path)
         else:
             from audiofront.export.metadata import read_metadata
 
             info = pipeline_info(read_metadata(path), f"model file {source!r}")
-            unsupported = {
-                "tensorrt": "runs .engine files (build one from this ONNX with audiofront.export.build_engine)",
-                "torch-cuda": _TORCH_ONLY,
-                "torch-cpu": _TORCH_ONLY,
-            }
-            choice = choose_backend(backend, unsupported=unsupported)
+            choice = choose_backend(backend, unsupported=UNSUPPORTED["onnx"])
             from audiofront.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
             providers = {
@@ -282,11 +275,10 @@ class Pipeline:
             raise ConfigError(f"output must be one of {list(OUTPUT_KINDS)}, got {output!r}")
         if not isinstance(device, str):
             raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
-        not_torch = {b: "Pipeline.from_torch runs torch modules" for b in BACKENDS if not b.startswith("torch-")}
         wanted = {"auto": "auto", "cpu": "torch-cpu"}.get(device, "torch-cuda" if device.startswith("cuda") else None)
         if wanted is None:
             raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
-        choice = choose_backend(wanted, unsupported=not_torch)
+        choice = choose_backend(wanted, unsupported=UNSUPPORTED["torch"])
         torch_device = device if device.startswith("cuda") else choice.name.split("-")[1]
         from audiofront.runtime.torch_runner import TorchRunner
 
