@@ -1,0 +1,81 @@
+"""Graph hygiene on every preset and the STFT modules, ORT = torch on unseen shapes; what hygiene flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from audiofront.export import assert_clean_graph, check_graph, export_onnx
+from audiofront.errors import ExportError
+from audiofront.frontend import PRESETS, FrontEnd, Magnitude, Phase, Spectrogram, preset
+
+
+def _modules():
+    """(id, module, sample_rate): the presets and the STFT-only shapes."""
+    sr = 8000
+    yield from [(f"preset-{name}", preset(name), None) for name in sorted(PRESETS)]
+    yield "spectrogram-magnitude", Spectrogram(n_fft=256, hop_length=64, power=1.0, window="hamming"), sr
+    yield "spectrogram-complex+phase", FrontEnd(Spectrogram(n_fft=256, power=None), Phase(), sample_rate=sr), None
+    yield "spectrogram-complex+magnitude", FrontEnd(Spectrogram(n_fft=200, power=None, center=False), Magnitude(2.0), sample_rate=sr), None
+
+
+MODULES = list(_modules())
+
+
+@pytest.mark.parametrize("name, module, sample_rate", MODULES, ids=[m[0] for m in MODULES])
+def test_exported_graph_is_clean_and_matches_torch(name, module, sample_rate, tmp_path):
+    path = export_onnx(module, tmp_path / "m.onnx", sample_rate=sample_rate)
+    report = assert_clean_graph(path)
+    assert report.inputs["audio"] == ["batch", "time"]
+    assert "Conv" in report.op_counts
+    module.eval()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch, length in ((1, 4321), (5, 2 * 8000 + 77)):
+        x = torch.randn(batch, length, generator=torch.Generator().manual_seed(length)) * 0.1
+        got = session.run(None, {"audio": x.numpy()})[0]
+        with torch.no_grad():
+            want = module(x).numpy()
+        assert got.shape == want.shape
+        scale = max(1.0, float(np.abs(want).max()))
+        # Phase is atan2: near-zero bins can flip by 2*pi; compare on the unit circle instead.
+        if "phase" in name:
+            got, want, scale = np.exp(1j * got), np.exp(1j * want), 1.0
+        assert np.abs(got - want).max() / scale < 1e-3, name
+
+
+def _model(nodes, inputs, outputs, opsets=(("", 18),), functions=()):
+    graph = helper.make_graph(nodes, "dirty", inputs, outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets], functions=list(functions))
+
+
+def test_hygiene_flags_every_forbidden_kind():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", None])
+    nodes = [
+        helper.make_node("STFT", ["x", "step"], ["s"]),
+        helper.make_node("HannWindow", ["n"], ["w"]),
+        helper.make_node("RandomNormalLike", ["x"], ["r"]),
+        helper.make_node("SequenceEmpty", [], ["seq"]),
+        helper.make_node("Loop", ["m", "c"], ["l"], body=helper.make_graph([], "b", [], [])),
+        helper.make_node("Custom", ["x"], ["y"], domain="com.example"),
+    ]
+    report = check_graph(_model(nodes, [x], [y], opsets=(("", 18), ("com.example", 1))))
+    text = "\n".join(report.problems)
+    for word in ("STFT", "HannWindow", "RandomNormalLike", "SequenceEmpty", "Loop", "com.example"):
+        assert word in text
+    assert not report.ok
+    with pytest.raises(ExportError, match="not clean"):
+        assert_clean_graph(_model(nodes, [x], [y]))
+
+
+def test_hygiene_flags_fixed_axes():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16000])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 16000])
+    report = check_graph(_model([helper.make_node("Relu", ["x"], ["y"])], [x], [y]))
+    assert any("fixed batch" in p for p in report.problems)
+    assert any("fixed time" in p for p in report.problems)
+    assert check_graph(_model([helper.make_node("Relu", ["x"], ["y"])], [x], [y]),
+                       dynamic_batch=False, dynamic_time=False).ok
