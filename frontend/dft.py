@@ -2,7 +2,9 @@
 
 An algorithm is an ``nn.Module`` built from ``(n_fft, hop_length, window)`` that maps padded
 audio ``(N, 1, time)`` to ``(N, 2 * n_freq, frames)``: the real parts of bins ``0..n_freq-1``
-then their imaginary parts. New algorithms register with :func:`register_dft_algorithm` and
+then their imaginary parts. Built in: ``"direct"`` (one conv, the reference), ``"factored"``
+(phases + combine, about 5x fewer multiply-adds, see :mod:`audiofront.frontend.factored`) and
+``"auto"`` (``torch.stft`` in eager mode, ``"factored"`` when exported). New algorithms register with :func:`register_dft_algorithm` and
 must give the same numbers as :class:`DirectDFT`.
 """
 
@@ -51,12 +53,36 @@ def register_dft_algorithm(name: str, factory: Callable[..., nn.Module]) -> None
     DFT_ALGORITHMS[name] = factory
 
 
+def _factored(n_fft: int, hop_length: int, window: np.ndarray) -> nn.Module:
+    # Imported here: factored.py builds on DirectDFT, so it cannot be imported above.
+    from audiofront.frontend.factored import make_factored_dft
+
+    return make_factored_dft(n_fft, hop_length, window)
+
+
+def _auto(n_fft: int, hop_length: int, window: np.ndarray) -> nn.Module:
+    from audiofront.frontend.factored import AutoDFT
+
+    return AutoDFT(n_fft, hop_length, window)
+
+
+register_dft_algorithm("factored", _factored)
+register_dft_algorithm("auto", _auto)
+
+
 def make_dft(algorithm: str, n_fft: int, hop_length: int, window: np.ndarray, *, trainable: bool) -> nn.Module:
-    """Build the DFT module for ``algorithm`` (``"direct"`` or a registered name)."""
+    """Build the DFT module for ``algorithm``: ``"direct"``, ``"factored"``, ``"auto"`` or a registered name.
+
+    ``"factored"`` (:class:`~audiofront.frontend.factored.FactoredDFT`) falls back to ``"direct"``
+    where ``n_fft`` and ``hop_length`` do not split into 8 or 16 phases. ``"auto"``
+    (:class:`~audiofront.frontend.factored.AutoDFT`) is ``torch.stft`` in eager mode and
+    ``"factored"`` when exported; with ``trainable=True`` it is ``"direct"``.
+    """
     if algorithm not in DFT_ALGORITHMS:
         raise ConfigError(f"algorithm must be one of {sorted(DFT_ALGORITHMS)}, got {algorithm!r}")
-    if trainable and algorithm != "direct":
-        raise ConfigError(f"trainable=True needs algorithm='direct' (only its kernels are the raw DFT), got {algorithm!r}")
-    if algorithm == "direct":
+    if trainable and algorithm not in ("direct", "auto"):
+        raise ConfigError(f"trainable=True needs algorithm='direct' or 'auto' (only direct kernels are the raw DFT), "
+                          f"got {algorithm!r}")
+    if algorithm == "direct" or (trainable and algorithm == "auto"):
         return DirectDFT(n_fft, hop_length, window, trainable=trainable)
     return DFT_ALGORITHMS[algorithm](n_fft, hop_length, window)

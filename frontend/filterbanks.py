@@ -9,6 +9,7 @@ from torch import nn
 
 from audiofront.errors import ConfigError
 from audiofront.frontend import functional as F
+from audiofront.frontend.blocksparse import band_blocks, block_project
 from audiofront.frontend.inputs import check_features
 from audiofront.frontend.stft import Spectrogram
 
@@ -43,6 +44,7 @@ class Filterbank(nn.Module):
             self.fb = nn.Parameter(w)
         else:
             self.register_buffer("fb", w)
+        self._blocks = self._band_blocks()
 
     @classmethod
     def mel(cls, *, sample_rate: float, n_fft: int, n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None,
@@ -75,9 +77,19 @@ class Filterbank(nn.Module):
     def extra_repr(self) -> str:
         return f"n_freq={self.n_freq}, n_bins={self.n_bins}, trainable={self.trainable}"
 
+    def _band_blocks(self) -> list[tuple[int, int, int, int]]:
+        # Frozen banded weights project block by block (see blocksparse); trained ones stay dense.
+        if self.trainable:
+            return [(0, self.n_bins, 0, self.n_freq)]
+        return band_blocks(self.fb.detach().cpu().numpy())
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._blocks = self._band_blocks()
+
     def forward(self, specgram: torch.Tensor) -> torch.Tensor:
         check_features(specgram, n_freq=self.n_freq)
-        return torch.matmul(specgram.transpose(-1, -2), self.fb).transpose(-1, -2)
+        return block_project(self.fb, specgram, self._blocks)
 
 
 class MelScale(Filterbank):
