@@ -207,7 +207,7 @@ class Pipeline:
         """
         path = Path(path)
         source = str(path)
-        if path.suffix == ".engine":
+        if path.suffix.lower() == ".engine":
             from audiofront.runtime.tensorrt_runner import TensorRTRunner, read_sidecar
 
             if not path.is_file():
