@@ -261,20 +261,9 @@ def create_app(pipeline, config: ServeConfig | None = None, *, model_name: str =
         body = await _read_body(request, config.max_body_bytes)
         if not body:
             raise _HTTPError(400, "empty body: send audio")
-        if is_pcm:
-            audio = await asyncio.to_thread(_decode_pcm, body, sample_rate, channels, config.max_seconds)
-        else:
-            audio, file_rate = await asyncio.to_thread(_decode_file, body, config.max_seconds)
-            if sample_rate is not None and sample_rate != file_rate:
-                raise _HTTPError(400, f"query sample_rate={sample_rate} contradicts the file's {file_rate} Hz "
-                                      f"(leave it out for files)")
-            sample_rate = file_rate
+        windows, sample_rate, duration = await asyncio.to_thread(
+            _decode_and_prepare, pipeline, body, is_pcm, sample_rate, channels, config.max_seconds)
         del body
-        duration = audio.shape[0] / sample_rate
-        try:
-            windows = await asyncio.to_thread(_prepare, pipeline, audio, sample_rate)
-        except InputError as exc:
-            raise _HTTPError(400, f"bad audio: {exc}") from None
         rows = await batcher.submit(windows)
         # As Pipeline.classify: the mean of the request's own windows, in float64, given as float32.
         probabilities = rows.mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -290,6 +279,24 @@ def create_app(pipeline, config: ServeConfig | None = None, *, model_name: str =
         return result
 
     return app
+
+
+def _decode_and_prepare(pipeline, body: bytes, is_pcm: bool, sample_rate: int | None, channels: int,
+                        max_seconds: float) -> tuple[np.ndarray, int, float]:
+    """Body -> ``(windows, sample_rate, duration_s)``; one worker-thread hop for all the CPU work."""
+    if is_pcm:
+        audio = _decode_pcm(body, sample_rate, channels, max_seconds)
+    else:
+        audio, file_rate = _decode_file(body, max_seconds)
+        if sample_rate is not None and sample_rate != file_rate:
+            raise _HTTPError(400, f"query sample_rate={sample_rate} contradicts the file's {file_rate} Hz "
+                                  f"(leave it out for files)")
+        sample_rate = file_rate
+    try:
+        windows = _prepare(pipeline, audio, sample_rate)
+    except InputError as exc:
+        raise _HTTPError(400, f"bad audio: {exc}") from None
+    return windows, sample_rate, audio.shape[0] / sample_rate
 
 
 def _prepare(pipeline, audio: np.ndarray, sample_rate: int) -> np.ndarray:
