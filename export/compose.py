@@ -11,7 +11,8 @@ the classifier input's axes with the front-end's words plus ``1`` for an added a
 - ``"batch,frames,bins"`` / ``"batch,1,frames,bins"`` / ``"batch,frames,bins,1"``: time first;
 - with a ``(batch, channels, time)`` front-end, ``channels`` appears too, e.g. ``"batch,channels,bins,frames"``.
 
-``layout="auto"`` picks the first of these whose fixed sizes fit the classifier's input.
+``layout="auto"`` picks the first of these whose fixed sizes fit the classifier's input and
+that puts the front-end's bins on an axis the classifier fixes to that size.
 A classifier with a fixed number of frames fixes ``clip_samples`` (the audio it takes).
 
 Example::
@@ -231,7 +232,9 @@ def prepend(
                 expected = layout_shape(source_tokens, fe_dims, cand)
             except ConfigError:
                 continue
-            if _fits(expected, cls_dims) is None:
+            # Classifiers know their feature bins: auto only picks a layout that puts them on a fixed axis.
+            bins_axis = [t.strip() for t in cand.split(",")].index("bins")
+            if _fits(expected, cls_dims) is None and cls_dims[bins_axis] == fe_info["n_bins"]:
                 chosen = cand
                 break
         if chosen is None:
@@ -277,10 +280,15 @@ def prepend(
     except Exception as exc:
         raise ExportError(f"cannot compose {fe_name} with {cls_name}: {exc}") from exc
     merged.graph.name = "audiofront_pipeline"
+    # merge_models concatenates opset imports; keep one entry per domain.
+    imports = {(o.domain or ""): o.version for o in merged.opset_import}
+    del merged.opset_import[:]
+    merged.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in imports.items())
+    batch_name = value_dims(merged.graph.input[0])[0]
     for graph_output in merged.graph.output:
         dims = graph_output.type.tensor_type.shape.dim
-        if dims and dims[0].HasField("dim_param"):
-            dims[0].dim_param = value_dims(merged.graph.input[0])[0] if isinstance(value_dims(merged.graph.input[0])[0], str) else dims[0].dim_param
+        if isinstance(batch_name, str) and dims and dims[0].HasField("dim_param"):
+            dims[0].dim_param = batch_name  # the classifier's own name for it ("n", "N"...) means the same axis
 
     out_dims = value_dims(cls.graph.output[0])
     if labels is None:
