@@ -26,7 +26,7 @@ class MFCC(nn.Module):
 
         >>> mfcc = MFCC(sample_rate=16000, n_mfcc=13, melkwargs={"n_fft": 512, "n_mels": 40})
         >>> mfcc(torch.randn(2, 16000)).shape
-        torch.Size([2, 13, 81])
+        torch.Size([2, 13, 63])
     """
 
     def __init__(self, sample_rate: int = 16000, n_mfcc: int = 40, dct_type: int = 2, norm: str | None = "ortho",

@@ -255,7 +255,7 @@ class Magnitude(nn.Module):
     Example::
 
         >>> Magnitude()(Spectrogram(n_fft=64, power=None)(torch.randn(1000))).shape
-        torch.Size([33, 16])
+        torch.Size([33, 32])
     """
 
     def __init__(self, power: float = 1.0):
@@ -275,7 +275,7 @@ class Phase(nn.Module):
     Example::
 
         >>> Phase()(Spectrogram(n_fft=64, power=None)(torch.randn(1000))).shape
-        torch.Size([33, 16])
+        torch.Size([33, 32])
     """
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
