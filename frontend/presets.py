@@ -24,6 +24,13 @@ class FrontEnd(nn.Sequential):
 
     ``sample_rate`` is the rate the chain expects; ``spectrogram`` is its STFT module, from
     which ``n_fft``, ``hop_length`` and :meth:`frames` come; ``n_bins`` is the output's bins.
+
+    Example::
+
+        >>> fe = FrontEnd(MelSpectrogram(sample_rate=16000, n_fft=400, hop_length=160, n_mels=40),
+        ...               AmplitudeToDB(top_db=80.0), sample_rate=16000)
+        >>> fe(torch.randn(2, 16000)).shape, fe.n_bins, fe.frames(16000)
+        (torch.Size([2, 40, 101]), 40, 101)
     """
 
     def __init__(self, *modules: nn.Module, sample_rate: int, name: str = "custom"):
@@ -57,7 +64,10 @@ class FrontEnd(nn.Sequential):
 
     @property
     def n_bins(self) -> int:
-        return self.n_mels or self.spectrogram.n_freq
+        """Feature bins of the output, from a dry run: right for any chain (mel, MFCC, filterbank...)."""
+        spec = self.spectrogram
+        with torch.no_grad():
+            return int(self(torch.zeros(1, max(spec.min_length, spec.n_fft))).shape[-2])
 
     def frames(self, length: int) -> int:
         return self.spectrogram.frames(length)
@@ -71,6 +81,11 @@ def kapre_stft(sample_rate: int = 32000, *, top_db: float | None = None, algorit
     """The Kapre paper's benchmark front-end: power STFT (n_fft 512, hop 256, Hann) in dB.
 
     ``(..., time) -> (..., 257, frames)``.
+
+    Example::
+
+        >>> kapre_stft()(torch.randn(2, 32000)).shape
+        torch.Size([2, 257, 126])
     """
     return FrontEnd(
         Spectrogram(n_fft=512, hop_length=256, power=2.0, algorithm=algorithm),
@@ -85,6 +100,12 @@ def kapre_logmel(sample_rate: int = 32000, n_mels: int = 128, *, top_db: float |
     """Log-mel in the paper's geometry: n_fft 512, hop 256, ``n_mels`` HTK mels, power in dB.
 
     ``(..., time) -> (..., n_mels, frames)``. This is the workload of the benchmarks.
+
+    Example::
+
+        >>> fe = kapre_logmel(32000, n_mels=96, top_db=80.0)
+        >>> fe(torch.randn(2, 32000)).shape, fe.n_fft, fe.hop_length, fe.n_mels
+        (torch.Size([2, 96, 126]), 512, 256, 96)
     """
     return FrontEnd(
         MelSpectrogram(sample_rate=sample_rate, n_fft=512, hop_length=256, n_mels=n_mels, algorithm=algorithm),
