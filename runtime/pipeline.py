@@ -258,14 +258,17 @@ class Pipeline:
         ``"cpu"``, ``"cuda"``/``"cuda:N"`` or ``"auto"`` (CUDA when usable).
         """
         module = frontend if classifier is None else FrontEndClassifier(frontend, classifier, layout)
+        own_rate = getattr(frontend, "sample_rate", None)
         if sample_rate is None:
-            sample_rate = getattr(frontend, "sample_rate", None)
+            sample_rate = own_rate
             if sample_rate is None:
                 raise ConfigError("sample_rate is needed: the front-end does not record one")
         try:
             sample_rate = check_sample_rate(sample_rate)
         except InputError as exc:
             raise ConfigError(str(exc)) from None
+        if isinstance(own_rate, int) and own_rate != sample_rate:
+            raise ConfigError(f"sample_rate={sample_rate} disagrees with the front-end's own sample_rate={own_rate}")
         clip_samples = _check_positive("clip_samples", clip_samples)
         if isinstance(labels, str) or not labels or not all(isinstance(x, str) for x in labels):
             raise ConfigError("labels must be a non-empty sequence of strings")

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -106,6 +107,7 @@ class Runner(abc.ABC):
         self.max_batch_size: int | None = None
         self._input_specs: list[TensorSpec] | None = None
         self._output_specs: list[TensorSpec] | None = None
+        self._last_time: float | None = None
 
     # ----- life cycle -------------------------------------------------------------------------
     def activate(self) -> "Runner":
@@ -172,13 +174,19 @@ class Runner(abc.ABC):
         for spec in self._input_specs:
             spec.check(feed_dict[spec.name])
         feeds = {n: np.ascontiguousarray(feed_dict[n]) for n in names}
+        start = time.perf_counter()
         try:
             outputs = self._infer(feeds)
         except (InputError, RunnerError):
             raise
         except Exception as exc:
             raise RunnerError(f"{self.name} failed to run: {type(exc).__name__}: {exc}") from exc
+        self._last_time = time.perf_counter() - start
         return outputs
+
+    def last_inference_time(self) -> float | None:
+        """Seconds the last ``infer`` spent in the backend (host copies included), or None before any."""
+        return self._last_time
 
     # ----- for subclasses ---------------------------------------------------------------------
     @abc.abstractmethod

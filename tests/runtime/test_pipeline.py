@@ -319,7 +319,8 @@ def test_from_torch_checks_its_arguments(modules):
         (dict(output="scores"), "output"),
         (dict(output="probabilities"), "do not sum to 1"),
         (dict(device="tpu"), "device"),
-        (dict(sample_rate=-1), "sample_rate"),
+        (dict(sample_rate=-1), "sample_rate=-1 Hz is not supported"),
+        (dict(sample_rate=44100), "disagrees with the front-end's own sample_rate=16000"),
         (dict(layout="frames,bins"), "layout"),
     ]
     for overrides, message in cases:

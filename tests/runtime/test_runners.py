@@ -102,6 +102,9 @@ def test_life_cycle():
     with runner as active:
         assert active is runner and runner.is_active
         runner.activate()  # idempotent
+        assert runner.last_inference_time() is None
+        runner.infer({"x": np.zeros(3, np.float32)})
+        assert runner.last_inference_time() > 0
     assert not runner.is_active
     runner.deactivate()  # idempotent
 
