@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from audiofront.errors import AudiofrontError, ConfigError, InputError, ModelFileError
+from audiofront.errors import AudiofrontError, BackendUnavailable, ConfigError, InputError, ModelFileError
 from audiofront.runtime.artifact import OUTPUT_KINDS, PipelineInfo, check_model_io, pipeline_info
 from audiofront.runtime.audio import check_channels, check_sample_rate, prepare_audio
 from audiofront.runtime.backends import UNSUPPORTED, choose_backend
@@ -124,6 +124,21 @@ def _check_positive(name: str, value) -> int:
     return int(value)
 
 
+def _file_runner(backend: str, path: Path, threads: int | None) -> Runner:
+    if backend == "tensorrt":
+        from audiofront.runtime.tensorrt_runner import TensorRTRunner
+
+        return TensorRTRunner(path)
+    from audiofront.runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+    providers = {
+        "onnxruntime-cpu": ["CPUExecutionProvider"],
+        "onnxruntime-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        "onnxruntime-tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    }[backend]
+    return OnnxRuntimeRunner(path, providers, intra_op_num_threads=threads)
+
+
 class Pipeline:
     """Audio classifier over one backend. Build it with :meth:`load` or :meth:`from_torch`.
 
@@ -208,30 +223,28 @@ class Pipeline:
         path = Path(path)
         source = str(path)
         if path.suffix.lower() == ".engine":
-            from audiofront.runtime.tensorrt_runner import TensorRTRunner, read_sidecar
+            from audiofront.runtime.tensorrt_runner import read_sidecar
 
             if not path.is_file():
                 raise ModelFileError(f"engine file {source!r} does not exist or is not a file")
-            info = pipeline_info(read_sidecar(path), f"engine sidecar of {source!r}")
-            choice = choose_backend(backend, unsupported=UNSUPPORTED["engine"])
-            runner: Runner = TensorRTRunner(path)
+            info, kind = pipeline_info(read_sidecar(path), f"engine sidecar of {source!r}"), "engine"
         else:
             from audiofront.export.metadata import read_metadata
 
-            info = pipeline_info(read_metadata(path), f"model file {source!r}")
-            choice = choose_backend(backend, unsupported=UNSUPPORTED["onnx"])
-            from audiofront.runtime.onnxruntime_runner import OnnxRuntimeRunner
-
-            providers = {
-                "onnxruntime-cpu": ["CPUExecutionProvider"],
-                "onnxruntime-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-                "onnxruntime-tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-            }[choice.name]
-            runner = OnnxRuntimeRunner(path, providers, intra_op_num_threads=intra_op_num_threads)
-        return cls(
-            runner, info, backend=choice.name, backend_reason=choice.reason, source=source, channels=channels,
-            hop=hop, allow_int=allow_int, max_batch_size=max_batch_size, check=check,
-        )
+            info, kind = pipeline_info(read_metadata(path), f"model file {source!r}"), "onnx"
+        options = dict(channels=channels, hop=hop, allow_int=allow_int, max_batch_size=max_batch_size, check=check)
+        # With "auto", a backend that passed its probe but fails to start on this model (GPU out of
+        # memory, a provider library missing) is skipped like an unusable one, and the reason says so.
+        failed: dict[str, str] = {}
+        while True:
+            choice = choose_backend(backend, unsupported={**UNSUPPORTED[kind], **failed})
+            runner = _file_runner(choice.name, path, intra_op_num_threads)
+            try:
+                return cls(runner, info, backend=choice.name, backend_reason=choice.reason, source=source, **options)
+            except BackendUnavailable as exc:
+                if backend != "auto":
+                    raise
+                failed[choice.name] = f"failed to start: {exc}"
 
     @classmethod
     def from_torch(

@@ -14,7 +14,6 @@ from audiofront.export import export_onnx, load_onnx, prepend, write_metadata
 from audiofront.export.artifacts import save_onnx
 from audiofront.frontend import kapre_logmel
 from audiofront.models import KapreConvNet
-from audiofront.runtime import FrontEndClassifier
 
 SAMPLE_RATE = 16000
 CLIP = 16384
@@ -37,16 +36,6 @@ def export_classifier(classifier, path, *, frames: int = 65):
         dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), opset_version=18, verbose=False,
     )
     program.save(str(path))
-    return path
-
-
-def pipeline_onnx_from_module(module, path, meta: dict, *, dynamic_batch=True, dynamic_time=True, clip=CLIP):
-    """A whole audio->scores torch module exported in one go, plus pipeline metadata."""
-    export_onnx(module, path, sample_input=torch.randn(2, clip) * 0.1, dynamic_batch=dynamic_batch,
-                dynamic_time=dynamic_time)
-    model = load_onnx(path)
-    write_metadata(model, {"kind": "pipeline", "output_layout": "batch,classes", "n_bins": N_MELS, **meta})
-    save_onnx(model, path)
     return path
 
 
@@ -98,5 +87,3 @@ def onnx_pipeline(artifacts):
     with Pipeline.load(artifacts["pipeline"], backend="onnxruntime-cpu") as p:
         yield p
 
-
-__all__ = ["SAMPLE_RATE", "CLIP", "N_MELS", "LABELS", "FrontEndClassifier"]

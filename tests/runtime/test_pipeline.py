@@ -339,3 +339,23 @@ def test_from_torch_single_module_and_softmax_output(noise):
     with Pipeline.from_torch(full, labels=LABELS, sample_rate=SAMPLE_RATE, clip_samples=CLIP, output="probabilities") as p, \
             Pipeline.from_torch(frontend, classifier, labels=LABELS, clip_samples=CLIP) as q:
         np.testing.assert_allclose(p.predict(x), q.predict(x), atol=1e-6)
+
+
+def test_auto_moves_on_when_a_probed_backend_fails_to_start(artifacts, monkeypatch):
+    """A probe can pass while the backend still fails on the model (GPU out of memory, a library missing);
+    auto then takes the next backend and says why. Simulated here: ONNX Runtime CUDA claims to be usable."""
+    from audiofront.runtime import backends
+
+    if backend_status("onnxruntime-cuda").usable:
+        pytest.skip("the CUDA provider really runs here")
+    monkeypatch.setitem(backends._PROBES, "onnxruntime-cuda", lambda: (True, "simulated: claims CUDA"))
+    backends.available_backends(refresh=True)
+    try:
+        with Pipeline.load(artifacts["pipeline"]) as p:
+            assert p.backend == "onnxruntime-cpu"
+            assert "onnxruntime-cuda: failed to start: CUDAExecutionProvider" in p.backend_reason
+        with pytest.raises(BackendUnavailable, match="CUDAExecutionProvider"):
+            Pipeline.load(artifacts["pipeline"], backend="onnxruntime-cuda")
+    finally:
+        monkeypatch.undo()
+        backends.available_backends(refresh=True)
