@@ -12,10 +12,13 @@ Example::
 """
 
 from audiofront.export.compose import LAYOUTS, prepend
+from audiofront.export.config import frontend_from_config
+from audiofront.export.engine import build_engine, engine_cache_key, read_sidecar
 from audiofront.export.hygiene import GraphReport, assert_clean_graph, check_graph
 from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_file
 from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
 from audiofront.export.onnx_export import export_onnx
+from audiofront.export.parity import ParityResult, torch_parity
 from audiofront.export.tensorrt_ops import TensorRTReport, check_tensorrt, tensorrt_table
 
 __all__ = [
@@ -28,6 +31,12 @@ __all__ = [
     "check_tensorrt",
     "TensorRTReport",
     "tensorrt_table",
+    "build_engine",
+    "engine_cache_key",
+    "read_sidecar",
+    "frontend_from_config",
+    "torch_parity",
+    "ParityResult",
     "read_metadata",
     "write_metadata",
     "decode_metadata",

@@ -311,7 +311,8 @@ def prepend(
     meta = dict(fe_meta)
     meta.update({
         "audiofront.version": __version__, "audiofront.kind": "pipeline", "audiofront.output_layout": output_layout,
-        "audiofront.feature_layout": layout, "audiofront.labels": labels, "audiofront.clip_samples": clip_samples,
+        "audiofront.feature_layout": layout, "audiofront.feature_tensor": fe_out.name,
+        "audiofront.labels": labels, "audiofront.clip_samples": clip_samples,
         "audiofront.output": output,
     })
     write_metadata(merged, meta, replace=True)

@@ -1,0 +1,62 @@
+"""Numerical parity of an exported graph against its torch module, on onnxruntime's CPU provider.
+
+Example::
+
+    >>> result = torch_parity("logmel.onnx", fe)
+    >>> result.max_abs_diff < 1e-2
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiofront.errors import BackendUnavailable
+
+__all__ = ["ParityResult", "torch_parity", "ort_session"]
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """``max_abs_diff`` between ORT and torch on an input of ``input_shape`` (output ``output_shape``)."""
+
+    input_shape: tuple
+    output_shape: tuple
+    max_abs_diff: float
+    max_abs_value: float
+
+    def __str__(self) -> str:
+        return (f"parity ORT vs torch on input {self.input_shape} -> {self.output_shape}: "
+                f"max abs diff {self.max_abs_diff:.3g} (outputs up to {self.max_abs_value:.3g})")
+
+
+def ort_session(path, providers=("CPUExecutionProvider",)):
+    """An ``onnxruntime.InferenceSession``; :class:`BackendUnavailable` when onnxruntime is missing."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise BackendUnavailable("onnxruntime is not installed: pip install 'audiofront[cpu]'") from None
+    return ort.InferenceSession(str(path), providers=list(providers))
+
+
+def torch_parity(path, module: nn.Module, audio: torch.Tensor | None = None, *, sample_rate: int = 16000,
+                 seed: int = 0) -> ParityResult:
+    """Run ``audio`` (default: 2 x 1.3 s of noise, a shape export did not trace) through both and compare."""
+    if audio is None:
+        gen = torch.Generator().manual_seed(seed)
+        audio = torch.randn(2, int(sample_rate * 1.3) + 7, generator=gen) * 0.1
+    session = ort_session(path)
+    got = session.run(None, {session.get_inputs()[0].name: audio.numpy().astype(np.float32)})[0]
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            want = module(audio).numpy()
+    finally:
+        module.train(was_training)
+    return ParityResult(tuple(audio.shape), tuple(got.shape), float(np.abs(got.astype(np.float64) - want).max()),
+                        float(np.abs(want).max()))
