@@ -359,3 +359,16 @@ def test_auto_moves_on_when_a_probed_backend_fails_to_start(artifacts, monkeypat
     finally:
         monkeypatch.undo()
         backends.available_backends(refresh=True)
+
+
+@pytest.mark.tensorrt
+@pytest.mark.skipif(not backend_status("tensorrt").usable, reason=backend_status("tensorrt").reason)
+def test_tensorrt_pipeline_matches_onnxruntime(artifacts, onnx_pipeline, tmp_path, noise):
+    from audiofront.export.engine import build_engine
+
+    engine = build_engine(artifacts["pipeline"], tmp_path / "pipeline.engine",
+                          shapes={"batch": (1, 4, 8), "time": (CLIP, CLIP, CLIP)})
+    x = noise(11)  # more than the profile's largest batch: predict must chunk
+    with Pipeline.load(engine) as p:
+        assert p.backend == "tensorrt" and p.runner.max_batch_size == 8
+        np.testing.assert_allclose(p.predict(x), onnx_pipeline.predict(x), atol=1e-3)

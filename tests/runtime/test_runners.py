@@ -197,7 +197,7 @@ def test_tensorrt_runner_refuses_clearly_without_tensorrt(tmp_path):
 @pytest.mark.tensorrt
 @pytest.mark.skipif(not backend_status("tensorrt").usable, reason=backend_status("tensorrt").reason)
 def test_tensorrt_runner_matches_onnxruntime(artifacts, noise, tmp_path):
-    from audiofront.export import build_engine  # written by the export issue
+    from audiofront.export.engine import build_engine
 
     engine = build_engine(artifacts["pipeline"], tmp_path / "pipeline.engine",
                           shapes={"batch": (1, 4, 8), "time": (CLIP, CLIP, CLIP)})
