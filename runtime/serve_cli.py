@@ -30,10 +30,21 @@ def serve(args: argparse.Namespace) -> int:
 
     config = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
                          max_body_mb=args.max_body_mb, max_seconds=args.max_seconds)
-    model = args.model or _default_model()
-    # The pipeline's own chunking must not split a micro-batch again.
-    pipeline = Pipeline.load(model, backend=args.backend, max_batch_size=max(32, args.max_batch),
-                             intra_op_num_threads=args.threads)
+    if args.model is None and args.backend.startswith("torch"):
+        # The shipped model also runs as its torch modules (torch-cpu/torch-cuda); artifacts are ONNX/engines.
+        from audiofront.models.piano import load_pipeline
+
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        model = "piano88"
+        pipeline = load_pipeline(args.backend)
+    else:
+        model = args.model or _default_model()
+        # The pipeline's own chunking must not split a micro-batch again.
+        pipeline = Pipeline.load(model, backend=args.backend, max_batch_size=max(32, args.max_batch),
+                                 intra_op_num_threads=args.threads)
     try:
         app = create_app(pipeline, config, model_name=Path(model).stem)
         print(f"audiofront serve: {model} on {pipeline.backend} ({pipeline.backend_reason}); "
@@ -88,7 +99,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-queue", type=int, default=256, help="requests in flight before 503 (default 256)")
     p.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body in MiB (default 32)")
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip in seconds (default 60)")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads, or torch threads for the shipped model on torch-* (default: theirs)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=serve)
 
