@@ -13,8 +13,6 @@ Example::
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-
 __all__ = ["ServeMetrics", "LATENCY_BUCKETS", "BATCH_BUCKETS"]
 
 # Seconds; from a single small window on a GPU (~1 ms) to a long clip queued behind others.
@@ -35,6 +33,9 @@ class ServeMetrics:
     """
 
     def __init__(self) -> None:
+        # Imported here: this module imports without the serve extra (prometheus-client).
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("audiofront_requests", "Requests answered, by endpoint and HTTP status.",
                                 ["endpoint", "status"], registry=self.registry)
@@ -60,4 +61,6 @@ class ServeMetrics:
 
     def render(self) -> tuple[bytes, str]:
         """``(body, content_type)`` in the Prometheus text exposition format."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

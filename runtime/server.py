@@ -20,8 +20,8 @@ Example::
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations (``Request``)
+# as objects, and fastapi is imported inside create_app so this module imports without the serve extra.
 import asyncio
 import contextlib
 import io
@@ -30,10 +30,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
 
 from audiofront.errors import ConfigError, InputError
 from audiofront.runtime.batching import MicroBatcher, QueueFull
@@ -91,15 +90,17 @@ class _HTTPError(Exception):
         self.status, self.message, self.headers = status, message, headers or {}
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> "JSONResponse":
+    from fastapi.responses import JSONResponse
+
     return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
-def _media_type(request: Request) -> str:
+def _media_type(request: "Request") -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+def _query_int(request: "Request", name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -112,7 +113,7 @@ def _query_int(request: Request, name: str, default: int | None, low: int, high:
     return value
 
 
-def _query_bool(request: Request, name: str) -> bool:
+def _query_bool(request: "Request", name: str) -> bool:
     raw = request.query_params.get(name, "false").lower()
     if raw in ("1", "true", "yes"):
         return True
@@ -121,7 +122,7 @@ def _query_bool(request: Request, name: str) -> bool:
     raise _HTTPError(400, f"query parameter {name} must be true or false, got {raw!r}")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: "Request", limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _HTTPError(413, f"body of {int(declared)} bytes exceeds the limit of {limit} bytes (--max-body-mb)")
@@ -174,9 +175,12 @@ def _top(probabilities: np.ndarray, labels: list[str], k: int) -> list[dict]:
     return [{"label": labels[i], "probability": float(probabilities[i])} for i in order]
 
 
-def create_app(pipeline, config: ServeConfig | None = None, *, model_name: str = "model") -> FastAPI:
+def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: str = "model") -> "FastAPI":
     """The FastAPI app over ``pipeline`` (anything with ``prepare``, ``predict``, ``labels``,
     ``sample_rate``, ``clip_samples``, ``backend``). The app does not close the pipeline."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+
     config = config or ServeConfig()
     metrics = ServeMetrics()
     batcher = MicroBatcher(pipeline.predict, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
