@@ -1,0 +1,128 @@
+"""``audiofront export``: a front-end (preset or JSON config) to ONNX, optionally prepended to a
+classifier ONNX and built into a TensorRT engine.
+
+    audiofront export --preset kapre-logmel -o logmel.onnx
+    audiofront export --config fe.json --classifier cnn.onnx -o pipeline.onnx [--labels labels.txt]
+    audiofront export --preset kapre-logmel -o logmel.onnx --engine logmel.engine --fp16
+
+It prints what it wrote, the graph hygiene and TensorRT op-check tables, and the ORT-vs-torch
+parity of the front-end. An op TensorRT does not take fails the command (exit 1, outputs
+removed) unless ``--allow-unsupported``. ``--fp16`` without ``--engine`` writes an ONNX variant
+``<out>.fp16.onnx`` for ONNX Runtime CUDA (front-end fp32, classifier fp16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export a front-end to ONNX (optionally + classifier, + TensorRT engine)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", metavar="NAME", help="a named front-end (see audiofront.frontend.PRESETS)")
+    source.add_argument("--config", metavar="FILE", help="a JSON front-end description (audiofront.export.config)")
+    parser.add_argument("--sample-rate", type=int, default=None, help="sample rate for --preset (its default otherwise)")
+    parser.add_argument("--classifier", metavar="ONNX", help="prepend the front-end to this classifier")
+    parser.add_argument("--layout", default="auto", help="classifier input layout, e.g. batch,1,bins,frames (default auto)")
+    parser.add_argument("--labels", metavar="FILE", help="class names: a JSON list or one per line")
+    parser.add_argument("-o", "--output", required=True, metavar="ONNX", help="where to write the ONNX graph")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    parser.add_argument("--engine", metavar="FILE", help="also build a TensorRT engine here")
+    parser.add_argument("--fp16", action="store_true", help="fp16 engine (or fp16 ONNX variant without --engine)")
+    parser.add_argument("--allow-unsupported", action="store_true", help="keep going when TensorRT lacks an op")
+    parser.set_defaults(func=run)
+
+
+def _labels(path: str | None) -> list[str] | None:
+    if path is None:
+        return None
+    from audiofront.errors import ConfigError
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"--labels file {path!r} cannot be read: {exc}") from None
+    if text.lstrip().startswith("["):
+        try:
+            labels = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"--labels file {path!r} is not a valid JSON list: {exc}") from None
+        return [str(label) for label in labels]
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def run(args) -> int:
+    from audiofront.export import check_graph, check_tensorrt, export_onnx, prepend, read_metadata, torch_parity
+    from audiofront.export.config import frontend_from_config
+    from audiofront.export.artifacts import load_onnx
+    from audiofront.frontend import preset
+
+    # Fail before writing anything when an input or a backend is missing.
+    if args.classifier:
+        load_onnx(args.classifier, what="classifier")
+    if args.engine:
+        from audiofront.export.engine import import_tensorrt
+
+        import_tensorrt()
+    if args.preset is not None:
+        kwargs = {"sample_rate": args.sample_rate} if args.sample_rate else {}
+        module = preset(args.preset, **kwargs)
+    else:
+        module = frontend_from_config(args.config)
+    out = Path(args.output)
+    written: list[Path] = []
+    if args.classifier:
+        frontend_path = out.with_name(out.stem + ".frontend.onnx")
+        export_onnx(module, frontend_path, opset=args.opset)
+        written.append(frontend_path)
+        try:
+            prepend(frontend_path, args.classifier, out, layout=args.layout, labels=_labels(args.labels))
+        except Exception:
+            _remove(*written)
+            raise
+    else:
+        frontend_path = out
+        export_onnx(module, out, opset=args.opset)
+    written.append(out)
+
+    meta = read_metadata(out)
+    for path in written:
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    print("metadata: " + ", ".join(f"{k.removeprefix('audiofront.')}={v}" for k, v in meta.items()))
+    print(check_graph(frontend_path))
+    report = check_tensorrt(out)
+    print(report)
+    print(torch_parity(frontend_path, module, sample_rate=module.sample_rate))
+    if not report.ok and not args.allow_unsupported:
+        _remove(*written)
+        print(f"audiofront export: TensorRT does not take {', '.join(report.unsupported) or 'this graph'}; "
+              "removed the outputs (pass --allow-unsupported to keep them)")
+        return 1
+
+    if args.engine:
+        from audiofront.export.engine import build_engine
+
+        engine = build_engine(out, args.engine, precision="fp16" if args.fp16 else "fp32",
+                              timing_cache=str(args.engine) + ".timing")
+        print(f"wrote {engine} and {engine}.json")
+    elif args.fp16:
+        from audiofront.export.fp16 import to_fp16
+
+        variant = to_fp16(out, out.with_name(out.stem + ".fp16.onnx"))
+        print(f"wrote {variant} (front-end fp32, classifier fp16)")
+    return 0
