@@ -8,7 +8,7 @@ from torch import nn
 from audiofront.errors import ConfigError
 from audiofront.frontend import functional as F
 from audiofront.frontend.filterbanks import MelSpectrogram
-from audiofront.frontend.inputs import check_features
+from audiofront.frontend.inputs import check_features, to_compute_dtype
 from audiofront.frontend.scaling import AmplitudeToDB
 
 __all__ = ["MFCC", "ComputeDeltas"]
@@ -75,4 +75,4 @@ class ComputeDeltas(nn.Module):
 
     def forward(self, specgram: torch.Tensor) -> torch.Tensor:
         check_features(specgram, min_ndim=1)
-        return F.compute_deltas(specgram, self.kernel)
+        return F.compute_deltas(to_compute_dtype(specgram, self), self.kernel)

@@ -10,7 +10,7 @@ from torch import nn
 from audiofront.errors import ConfigError
 from audiofront.frontend import functional as F
 from audiofront.frontend.blocksparse import band_blocks, block_project
-from audiofront.frontend.inputs import check_features
+from audiofront.frontend.inputs import check_features, to_compute_dtype
 from audiofront.frontend.stft import Spectrogram
 
 __all__ = ["Filterbank", "MelScale", "MelSpectrogram"]
@@ -89,7 +89,7 @@ class Filterbank(nn.Module):
 
     def forward(self, specgram: torch.Tensor) -> torch.Tensor:
         check_features(specgram, n_freq=self.n_freq)
-        return block_project(self.fb, specgram, self._blocks)
+        return block_project(self.fb, to_compute_dtype(specgram, self), self._blocks)
 
 
 class MelScale(Filterbank):

@@ -6,11 +6,14 @@ and the checks would become graph guards, so they are skipped there.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
+from torch import nn
 
 from audiofront.errors import InputError
 
-__all__ = ["is_tracing", "check_waveform", "check_features"]
+__all__ = ["is_tracing", "check_waveform", "check_features", "to_compute_dtype"]
 
 
 def is_tracing() -> bool:
@@ -52,3 +55,15 @@ def check_features(x, *, min_ndim: int = 2, name: str = "specgram", n_freq: int 
         raise InputError(f"{name} must have at least {min_ndim} dims (..., freq, frames), got shape {tuple(x.shape)}")
     if n_freq is not None and x.shape[-2] != n_freq:
         raise InputError(f"{name} has {x.shape[-2]} frequency bins (dim -2); this module expects {n_freq}")
+
+
+def to_compute_dtype(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """``x`` in the dtype of ``module``'s first floating weight (float32 unless the module was cast).
+
+    So float64 audio (numpy's default) or float16 features work with a float32 module instead of
+    failing inside a convolution; a graph traced with float32 input gets no Cast.
+    """
+    for weight in itertools.chain(module.parameters(), module.buffers()):
+        if weight.is_floating_point():
+            return x if x.dtype == weight.dtype else x.to(weight.dtype)
+    return x

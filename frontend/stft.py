@@ -15,7 +15,7 @@ from torch import nn
 from audiofront.errors import ConfigError, InputError
 from audiofront.frontend.dft import make_dft
 from audiofront.frontend.functional import frame_count, get_window, idft_kernels, pad_window
-from audiofront.frontend.inputs import check_waveform, is_tracing
+from audiofront.frontend.inputs import check_waveform, is_tracing, to_compute_dtype
 
 __all__ = ["Spectrogram", "InverseSpectrogram", "Magnitude", "Phase", "PAD_MODES"]
 
@@ -148,7 +148,7 @@ class Spectrogram(nn.Module):
         """``(..., time) -> (..., 2, n_freq, frames)``: real parts then imaginary parts."""
         check_waveform(waveform, self.min_length)
         shape = waveform.shape
-        x = waveform.reshape(-1, 1, shape[-1])
+        x = to_compute_dtype(waveform, self.dft).reshape(-1, 1, shape[-1])
         if self.pad:
             x = torch.nn.functional.pad(x, (self.pad, self.pad))
         if self.center:
@@ -224,7 +224,7 @@ class InverseSpectrogram(nn.Module):
         self.register_buffer("window_square", torch.from_numpy(window_ * window_).float().reshape(1, 1, -1))
 
     def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
-        spec = _as_real_pairs(spec, "spec")
+        spec = to_compute_dtype(_as_real_pairs(spec, "spec"), self)
         if not is_tracing():
             if spec.shape[-3] != self.n_freq:
                 raise InputError(f"spec has {spec.shape[-3]} frequency bins (dim -3); n_fft={self.n_fft} needs {self.n_freq}")
