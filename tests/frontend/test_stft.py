@@ -212,3 +212,38 @@ def test_trainable_stft_kernels_are_parameters_and_learn():
     spec(torch.randn(2, 500)).sum().backward()
     assert params[0].grad is not None and params[0].grad.abs().sum() > 0
     assert len(list(Spectrogram(n_fft=64).parameters())) == 0
+
+
+# --- how the DFT is computed must not change the numbers ---------------------------------------------
+
+FACTORABLE = [dict(c, n_fft=n_fft, win_length=n_fft, hop_length=hop, length=c["length"] + 2 * n_fft) for c, (n_fft, hop) in
+              zip(CONFIGS, [(256, 64), (512, 256), (128, 32), (384, 96), (256, 128), (160, 80)])]
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "factored", "auto"])
+@pytest.mark.parametrize("c", FACTORABLE, ids=config_id)
+def test_every_dft_algorithm_matches_librosa(c, algorithm):
+    x, y = _signal(c)
+    ref = _librosa_stft(y, c)
+    out = _spectrogram(c, power=None, algorithm=algorithm)(x)
+    assert rel_l2(out[..., 0] + 1j * out[..., 1], ref) < TOLERANCE
+    assert rel_l2(_spectrogram(c, power=2, algorithm=algorithm)(x), np.abs(ref) ** 2) < TOLERANCE
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_other_float_inputs_compute_in_the_module_dtype(dtype):
+    from audiofront.frontend import MFCC, ComputeDeltas, MelSpectrogram
+
+    x = torch.from_numpy(waveform(3000, 4, batch=(2,))).to(dtype)
+    for module in (Spectrogram(n_fft=128), MelSpectrogram(sample_rate=8000, n_fft=128, n_mels=16),
+                   MFCC(sample_rate=8000, n_mfcc=8, melkwargs={"n_fft": 128, "n_mels": 16})):
+        out = module(x)
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, module(x.float()), rtol=0, atol=0)
+    spec = Spectrogram(n_fft=128, power=None)(x.float())
+    inverse = InverseSpectrogram(n_fft=128)
+    torch.testing.assert_close(inverse(spec.to(dtype)), inverse(spec.to(dtype).float()), rtol=0, atol=0)
+    deltas = ComputeDeltas()
+    torch.testing.assert_close(deltas(spec[..., 0].to(dtype)), deltas(spec[..., 0].to(dtype).float()), rtol=0, atol=0)
+    # A module cast to float64 computes in float64.
+    assert Spectrogram(n_fft=128).double()(x).dtype == torch.float64
