@@ -73,7 +73,7 @@ def draw_stft_configs(count: int, seed: int, *, max_n_fft: int = 300) -> list[di
             {
                 "n_fft": n_fft,
                 "win_length": win_length,
-                "hop_length": int(rng.integers(1, max(2, win_length // 2 + 1))) if i % 4 else win_length // 4 or 1,
+                "hop_length": _draw_hop(rng, i, n_fft, win_length),
                 "window": WINDOW_KINDS[i % len(WINDOW_KINDS)],
                 "center": (i // 2) % 2 == 0,
                 "pad_mode": ("reflect", "constant")[(i // 4) % 2],
@@ -82,6 +82,14 @@ def draw_stft_configs(count: int, seed: int, *, max_n_fft: int = 300) -> list[di
             }
         )
     return configs
+
+
+def _draw_hop(rng: np.random.Generator, i: int, n_fft: int, win_length: int) -> int:
+    if i % 7 == 6:  # frames that skip samples: hop longer than the window
+        return int(rng.integers(win_length, 2 * n_fft))
+    if i % 4 == 0:
+        return win_length // 4 or 1
+    return int(rng.integers(1, max(2, win_length // 2 + 1)))
 
 
 def config_id(config: dict) -> str:

@@ -183,14 +183,23 @@ def _min_length_configs() -> list[dict]:
         configs.append({
             "n_fft": int(rng.integers(2, 400)),
             "hop_length": int(rng.integers(1, 100)),
-            "pad": int(rng.integers(0, 40)) if i % 3 == 2 else 0,
-            "center": i % 3 != 1,
-            "pad_mode": ("reflect", "constant", "replicate")[i % 3] if i % 3 != 1 else "reflect",
+            "pad": int(rng.integers(0, 40)) if i % 2 else 0,
+            "center": i % 4 != 3,
+            "pad_mode": ("reflect", "constant", "replicate")[i % 3],
         })
     return configs
 
 
-@pytest.mark.parametrize("c", _min_length_configs(), ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+MIN_LENGTH_CONFIGS = _min_length_configs()
+
+
+def test_min_length_grid_covers_every_padding():
+    assert {(c["center"], c["pad_mode"], c["pad"] > 0) for c in MIN_LENGTH_CONFIGS if c["center"]} == {
+        (True, mode, padded) for mode in ("reflect", "constant", "replicate") for padded in (False, True)}
+    assert any(not c["center"] and c["pad"] for c in MIN_LENGTH_CONFIGS)
+
+
+@pytest.mark.parametrize("c", MIN_LENGTH_CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_min_length_is_exactly_the_boundary(c):
     spec = Spectrogram(**c)
     n = spec.min_length

@@ -47,6 +47,7 @@ def test_grid_covers_every_category():
     assert {(c["center"], c["pad_mode"]) for c in CONFIGS if c["center"]} == {(True, "reflect"), (True, "constant")}
     assert {c["n_fft"] % 2 for c in CONFIGS} == {0, 1}
     assert any(c["win_length"] < c["n_fft"] for c in CONFIGS)
+    assert any(c["hop_length"] > c["win_length"] for c in CONFIGS)
 
 
 @pytest.mark.parametrize("c", CONFIGS, ids=config_id)
@@ -173,6 +174,19 @@ def test_round_trip_with_normalization(normalized):
     spec = Spectrogram(n_fft=128, hop_length=32, power=None, normalized=normalized)(x)
     out = InverseSpectrogram(n_fft=128, hop_length=32, normalized=normalized)(spec, length=2000)
     assert rel_l2(out, x) < TOLERANCE
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_round_trip_with_pad(center):
+    x = torch.from_numpy(waveform(1500, 6, batch=(2,))).float()
+    kwargs = dict(n_fft=96, hop_length=24, pad=40, center=center)
+    spec = Spectrogram(power=None, **kwargs)(x)
+    out = InverseSpectrogram(**kwargs)(spec, length=1500)
+    assert rel_l2(out, x) < TOLERANCE
+    # Without length: what the frames cover, the pad removed again.
+    natural = InverseSpectrogram(**kwargs)(spec)
+    assert natural.shape[-1] == (spec.shape[-2] - 1) * 24 + 96 - 2 * 40 - (96 if center else 0)
+    torch.testing.assert_close(natural[..., 48:1400], x[..., 48:1400], rtol=1e-4, atol=1e-4)
 
 
 def test_inverse_accepts_a_complex_tensor():
