@@ -14,6 +14,7 @@ Example::
 from audiofront.export.compose import LAYOUTS, prepend
 from audiofront.export.config import frontend_from_config
 from audiofront.export.engine import build_engine, engine_cache_key, read_sidecar
+from audiofront.export.fp16 import compare_fp16, to_fp16
 from audiofront.export.hygiene import GraphReport, assert_clean_graph, check_graph
 from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_file
 from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
@@ -35,6 +36,8 @@ __all__ = [
     "engine_cache_key",
     "read_sidecar",
     "frontend_from_config",
+    "to_fp16",
+    "compare_fp16",
     "torch_parity",
     "ParityResult",
     "read_metadata",

@@ -35,12 +35,13 @@ class ParityResult:
 
 
 def ort_session(path, providers=("CPUExecutionProvider",)):
-    """An ``onnxruntime.InferenceSession``; :class:`BackendUnavailable` when onnxruntime is missing."""
+    """An ``onnxruntime.InferenceSession`` for a path or serialised model bytes;
+    :class:`BackendUnavailable` when onnxruntime is missing."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise BackendUnavailable("onnxruntime is not installed: pip install 'audiofront[cpu]'") from None
-    return ort.InferenceSession(str(path), providers=list(providers))
+    return ort.InferenceSession(path if isinstance(path, bytes) else str(path), providers=list(providers))
 
 
 def torch_parity(path, module: nn.Module, audio: torch.Tensor | None = None, *, sample_rate: int = 16000,
