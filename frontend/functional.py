@@ -69,6 +69,11 @@ def get_window(window, win_length: int) -> np.ndarray:
     if not isinstance(window, str):
         raise ConfigError(f"window must be a name in {WINDOWS} or a 1-D tensor, got {type(window).__name__}")
     name = _WINDOW_ALIASES.get(window.lower(), window.lower())
+    if name not in WINDOWS:
+        raise ConfigError(f"window must be one of {WINDOWS} or a tensor, got {window!r}")
+    if win_length == 1:
+        # A one-sample window is [1] (scipy, librosa and torch agree); the cosine formulas give 0.
+        return np.ones(1)
     n = np.arange(win_length, dtype=np.float64)
     phase = 2.0 * np.pi * n / win_length
     if name == "hann":
