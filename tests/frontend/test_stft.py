@@ -50,16 +50,38 @@ def test_grid_covers_every_category():
     assert any(c["hop_length"] > c["win_length"] for c in CONFIGS)
 
 
+# "direct" is the conv reference; the default may pick another way to compute the same DFT.
+@pytest.mark.parametrize("algorithm", ["direct", None], ids=["direct", "default"])
 @pytest.mark.parametrize("c", CONFIGS, ids=config_id)
-def test_spectrogram_matches_librosa_stft(c):
+def test_spectrogram_matches_librosa_stft(c, algorithm):
     x, y = _signal(c)
     ref = _librosa_stft(y, c)
-    complex_out = _spectrogram(c, power=None)(x)
+    kwargs = {} if algorithm is None else {"algorithm": algorithm}
+    complex_out = _spectrogram(c, power=None, **kwargs)(x)
     assert complex_out.shape == ref.shape + (2,)
     assert rel_l2(complex_out[..., 0] + 1j * complex_out[..., 1], ref) < TOLERANCE
-    assert rel_l2(_spectrogram(c, power=1)(x), np.abs(ref)) < TOLERANCE
-    assert rel_l2(_spectrogram(c, power=2)(x), np.abs(ref) ** 2) < TOLERANCE
-    assert rel_l2(_spectrogram(c, power=0.5)(x), np.abs(ref) ** 0.5) < TOLERANCE
+    assert rel_l2(_spectrogram(c, power=1, **kwargs)(x), np.abs(ref)) < TOLERANCE
+    assert rel_l2(_spectrogram(c, power=2, **kwargs)(x), np.abs(ref) ** 2) < TOLERANCE
+    assert rel_l2(_spectrogram(c, power=0.5, **kwargs)(x), np.abs(ref) ** 0.5) < TOLERANCE
+
+
+@pytest.mark.parametrize("name", ["hann", "hamming", "blackman", "rectangular"])
+def test_windows_are_scipy_periodic_windows(name):
+    import scipy.signal
+
+    from audiofront.frontend import functional
+
+    for n in (1, 2, 3, 4, 7, 64, 255, 1024):
+        np.testing.assert_allclose(functional.get_window(name, n),
+                                   scipy.signal.get_window(librosa_window(name, n), n, fftbins=True), atol=1e-15)
+
+
+@pytest.mark.parametrize("window", ["hann", "blackman"])
+def test_one_sample_window(window):
+    x = torch.from_numpy(waveform(200, 8)).float()
+    ref = librosa.stft(x.double().numpy(), n_fft=8, win_length=1, hop_length=3, window=window, pad_mode="reflect",
+                       dtype=np.complex128)
+    assert rel_l2(Spectrogram(n_fft=8, win_length=1, hop_length=3, window=window, power=1)(x), np.abs(ref)) < TOLERANCE
 
 
 @pytest.mark.parametrize("c", CONFIGS[:8], ids=config_id)
