@@ -84,6 +84,14 @@ def test_one_sample_window(window):
     assert rel_l2(Spectrogram(n_fft=8, win_length=1, hop_length=3, window=window, power=1)(x), np.abs(ref)) < TOLERANCE
 
 
+@pytest.mark.parametrize("c", [c for c in CONFIGS if c["center"]][:6], ids=config_id)
+def test_replicate_padding_is_librosa_edge(c):
+    x, y = _signal(c)
+    ref = _librosa_stft(y, c, pad_mode="edge")
+    out = _spectrogram(dict(c, pad_mode="replicate"), power=None)(x)
+    assert rel_l2(out[..., 0] + 1j * out[..., 1], ref) < TOLERANCE
+
+
 @pytest.mark.parametrize("c", CONFIGS[:8], ids=config_id)
 def test_frames_formula_matches_output(c):
     x, _ = _signal(c)
