@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "audiofront.runtime.cli",
     "audiofront.models.cli",
     "audiofront.runtime.serve_cli",
+    "audiofront.runtime.bench_cli",
     "audiofront.export.cli",
 )
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from audiofront.frontend.dft import DirectDFT
+from audiofront.frontend.functional import dft_kernels
 from audiofront.frontend.inputs import is_tracing
 
 __all__ = ["FactoredDFT", "AutoDFT", "factored_radix", "make_factored_dft"]
@@ -150,6 +151,12 @@ class AutoDFT(nn.Module):
         self.n_freq = n_fft // 2 + 1
         self.graph = make_factored_dft(n_fft, hop_length, window)
         self.register_buffer("window", torch.from_numpy(np.asarray(window, dtype=np.float64)).float())
+
+    @property
+    def kernel(self) -> torch.Tensor:
+        """The ``(2 * n_freq, 1, n_fft)`` kernels of the equivalent :class:`DirectDFT` (computed on access)."""
+        real, imag = dft_kernels(self.n_fft, self.window.double().cpu().numpy())
+        return torch.from_numpy(np.concatenate([real, imag])[:, None, :]).float().to(self.window.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if is_tracing():

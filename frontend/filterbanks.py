@@ -145,7 +145,7 @@ class MelSpectrogram(nn.Module):
                  hop_length: int | None = None, f_min: float = 0.0, f_max: float | None = None, pad: int = 0,
                  n_mels: int = 128, window="hann", power: float = 2.0, normalized: bool = False,
                  center: bool = True, pad_mode: str = "reflect", norm: str | None = None, mel_scale: str = "htk", *,
-                 trainable_stft: bool = False, trainable_mel: bool = False, algorithm: str = "direct"):
+                 trainable_stft: bool = False, trainable_mel: bool = False, algorithm: str = "auto"):
         super().__init__()
         if power is None:
             raise ConfigError("power must be a positive number for MelSpectrogram (a mel of complex values is undefined), got None")

@@ -77,7 +77,7 @@ class FrontEnd(nn.Sequential):
         return torch.randn(batch, int(self.sample_rate * seconds)) * 0.1
 
 
-def kapre_stft(sample_rate: int = 32000, *, top_db: float | None = None, algorithm: str = "direct") -> FrontEnd:
+def kapre_stft(sample_rate: int = 32000, *, top_db: float | None = None, algorithm: str = "auto") -> FrontEnd:
     """The Kapre paper's benchmark front-end: power STFT (n_fft 512, hop 256, Hann) in dB.
 
     ``(..., time) -> (..., 257, frames)``.
@@ -96,7 +96,7 @@ def kapre_stft(sample_rate: int = 32000, *, top_db: float | None = None, algorit
 
 
 def kapre_logmel(sample_rate: int = 32000, n_mels: int = 128, *, top_db: float | None = None,
-                 algorithm: str = "direct") -> FrontEnd:
+                 algorithm: str = "auto") -> FrontEnd:
     """Log-mel in the paper's geometry: n_fft 512, hop 256, ``n_mels`` HTK mels, power in dB.
 
     ``(..., time) -> (..., n_mels, frames)``. This is the workload of the benchmarks.

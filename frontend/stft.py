@@ -83,7 +83,9 @@ class Spectrogram(nn.Module):
     (periodic windows, as librosa and torch use). ``normalized=True`` (or ``"window"``) divides
     by the window's L2 norm, as torchaudio does; ``"frame_length"`` divides by ``sqrt(n_fft)``, as
     ``torch.stft(normalized=True)`` does. ``trainable=True`` makes the DFT kernels a Parameter
-    (Kapre's trainable STFT). ``algorithm`` chooses how the DFT is computed (see :mod:`audiofront.frontend.dft`).
+    (Kapre's trainable STFT). ``algorithm`` chooses how the DFT is computed (see
+    :mod:`audiofront.frontend.dft`): the default ``"auto"`` is ``torch.stft`` in eager mode and the
+    factored convolution when exported.
 
     Example::
 
@@ -105,7 +107,7 @@ class Spectrogram(nn.Module):
         pad_mode: str = "reflect",
         *,
         trainable: bool = False,
-        algorithm: str = "direct",
+        algorithm: str = "auto",
     ):
         super().__init__()
         self.n_fft, self.win_length, self.hop_length, self.pad, window_ = _stft_geometry(

@@ -208,3 +208,11 @@ def test_mel_scale_is_block_sparse_and_reloads_weights():
     mel.load_state_dict(dense.state_dict())  # weights with no band: the blocks must follow
     x = torch.rand(2, 257, 5)
     torch.testing.assert_close(mel(x), dense.fb.t() @ x)
+
+
+def test_auto_exposes_the_equivalent_direct_kernels():
+    w = functional.get_window("hamming", 400)
+    auto = AutoDFT(400, 160, w)
+    torch.testing.assert_close(auto.kernel, DirectDFT(400, 160, w).kernel)
+    x = torch.randn(2, 1, 4000)
+    torch.testing.assert_close(auto(x), torch.nn.functional.conv1d(x, auto.kernel, stride=160), rtol=1e-4, atol=1e-3)

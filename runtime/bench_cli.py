@@ -1,0 +1,158 @@
+"""``audiofront bench``: the paper's training experiment and inference latency against the peers.
+
+Prints Markdown tables (paper experiment, latency per shape, workload W with the target check),
+writes a PNG plot with ``--plot`` and every number as JSON with ``--json``. Workload W is run
+a second time in a subprocess with ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0`` (the allocator
+setting that stops torch's and numpy's page faults on fresh large buffers) unless
+``--no-tuned-malloc``.
+
+Example::
+
+    $ audiofront bench --threads 2 --json bench.json --plot bench.png
+    $ audiofront bench --quick          # seconds: tiny sizes, a smoke run
+    $ audiofront bench --full           # the paper's 512 batches x 2 epochs (for a GPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["register", "bench"]
+
+TUNED_MALLOC = "glibc.malloc.mmap_max=0"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="benchmark: the paper's training experiment and inference latency",
+                                   description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="the paper's training size: 512 batches x 2 epochs")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
+    parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads (default 2)")
+    parser.add_argument("--json", metavar="FILE", help="write every result as JSON")
+    parser.add_argument("--plot", metavar="FILE", help="write the latency plot (PNG)")
+    parser.add_argument("--skip-training", action="store_true", help="latency only")
+    parser.add_argument("--skip-latency", action="store_true", help="the training experiment only")
+    parser.add_argument("--no-tuned-malloc", action="store_true",
+                        help=f"do not rerun workload W with GLIBC_TUNABLES={TUNED_MALLOC}")
+    parser.add_argument("--workdir", metavar="DIR", help="where the exported ONNX files go (default: a temp dir)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--workload-only", action="store_true", help=argparse.SUPPRESS)  # the tuned-malloc rerun
+    parser.set_defaults(func=bench)
+
+
+def _machine(threads: int) -> dict:
+    import onnxruntime
+    import torch
+
+    flags = ""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        flags = "AVX-512" if "avx512f" in cpuinfo else ("AVX2" if "avx2" in cpuinfo else "")
+    except OSError:
+        pass
+    return {
+        "date": datetime.date.today().isoformat(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "cpu_count": os.cpu_count(),
+        "cpu_flags": flags,
+        "threads": threads,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "malloc": os.environ.get("GLIBC_TUNABLES", "default"),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _tuned_rerun(args, workdir: str) -> dict | None:
+    """Workload W again in a fresh process with the tuned allocator; its JSON, or None on failure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "tuned.json"
+        cmd = [sys.executable, "-m", "audiofront.cli", "bench", "--workload-only", "--skip-training",
+               "--no-tuned-malloc", "--threads", str(args.threads), "--workdir", workdir, "--json", str(out),
+               "--no-progress"] + (["--quick"] if args.quick else [])
+        env = dict(os.environ, GLIBC_TUNABLES=TUNED_MALLOC)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0 or not out.exists():
+            print(f"tuned-malloc rerun failed ({done.returncode}): {done.stderr[-500:]}", file=sys.stderr)
+            return None
+        return json.loads(out.read_text())
+
+
+def bench(args) -> int:
+    from audiofront.errors import ConfigError
+    from audiofront.runtime import bench_report as report
+    from audiofront.runtime.bench import LatencyConfig, run_latency, workload_rows
+    from audiofront.runtime.bench_train import TrainConfig, run_paper_experiment
+
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if args.full and args.quick:
+        raise ConfigError("--full and --quick exclude each other")
+    progress = not args.no_progress
+    results: dict = {"machine": _machine(args.threads), "command": "audiofront " + " ".join(sys.argv[1:])}
+    workdir = args.workdir or tempfile.mkdtemp(prefix="audiofront-bench-")
+
+    if not args.skip_training:
+        cfg = (TrainConfig.quick_config(args.threads) if args.quick else
+               TrainConfig.full_config(args.threads) if args.full else TrainConfig(threads=args.threads))
+        results["training"] = run_paper_experiment(cfg, progress=progress)
+        print("## Paper experiment: KapreConvNet training, front-end inside vs precomputed\n")
+        print(report.training_table(results["training"]) + "\n")
+
+    if not args.skip_latency:
+        cfg = LatencyConfig.quick_config(args.threads) if args.quick else LatencyConfig(threads=args.threads)
+        notes: list[str] = []
+        if args.workload_only:
+            cfg.tasks = ("frontend",)
+            shapes = [tuple(cfg.workload)]
+        else:
+            shapes = None
+        rows = run_latency(cfg, workdir, progress=progress, shapes=shapes, notes=notes)
+        w_rows = workload_rows(rows, cfg)
+        results.update(latency=rows, notes=notes, workload=w_rows, target=report.check_target(w_rows),
+                       workload_shape={"batch": cfg.workload[0], "clip_s": cfg.workload[1]})
+        if not args.workload_only:
+            print(f"## Inference latency, median / p90 ms ({cfg.threads} threads; warm-up excluded)\n")
+            print("### Front-end alone (log-mel, n_fft 512, hop 256, 128 mels, dB)\n")
+            print(report.latency_table(rows, task="frontend") + "\n")
+            if "pipeline" in cfg.tasks:
+                print("### Front-end + KapreConvNet (88 classes)\n")
+                print(report.latency_table(rows, task="pipeline") + "\n")
+            print("Not measured here: " + "; ".join(notes) + "\n")
+        batch, seconds = cfg.workload
+        print(f"### Workload W: log-mel, batch {batch} x {seconds:g} s, malloc {results['machine']['malloc']}\n")
+        print(report.workload_table(w_rows) + "\n")
+        print(_target_line(results["target"]) + "\n")
+        if not args.no_tuned_malloc and not args.workload_only:
+            tuned = _tuned_rerun(args, workdir)
+            if tuned is not None:
+                results["workload_tuned_malloc"] = tuned["workload"]
+                results["target_tuned_malloc"] = tuned["target"]
+                print(f"### Workload W again with GLIBC_TUNABLES={TUNED_MALLOC} (fresh process)\n")
+                print(report.workload_table(tuned["workload"]) + "\n")
+                print(_target_line(tuned["target"]) + "\n")
+        if args.plot:
+            path = report.plot_latency(rows, args.plot, title=f"log-mel front-end, {cfg.threads} threads")
+            print(f"plot: {path}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        print(f"json: {args.json}")
+    return 0
+
+
+def _target_line(target: dict) -> str:
+    if "ours_ms" not in target:
+        return f"Target: not checked ({target['reason']})."
+    librosa = f"{target['librosa_ms']:.1f}" if target["librosa_ms"] is not None else "-"
+    return (f"Target (ORT-CPU graph faster than every peer and <= half of librosa): "
+            f"{'MET' if target['met'] else 'NOT MET'} - ours {target['ours_ms']:.1f} ms, fastest peer "
+            f"{target['fastest_peer']} {target['fastest_peer_ms']:.1f} ms, librosa {librosa} ms.")
