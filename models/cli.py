@@ -1,0 +1,224 @@
+"""``audiofront train``, ``audiofront demo`` and ``audiofront classify``: the piano model from the shell.
+
+- ``train``: train the shipped model on synthesised notes (``--eval-only``: measure a model's accuracy);
+- ``demo``: synthesise a melody to a WAV file, classify it note by note on ONNX Runtime (CPU),
+  compare with torch; exits 1 when the backends disagree or the notes come out wrong;
+- ``classify FILE...``: top-k notes of audio files (WAV/FLAC/OGG/MP3, any rate), ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register", "DEMO_MELODY", "read_audio"]
+
+# Ode to Joy, first phrase, with a bass line under it: spans A1..G5.
+DEMO_MELODY = "E4 E4 F4 G4 G4 F4 E4 D4 C4 C4 D4 E4 E4 D4 D4 C3 G2 A1 G5"
+DEMO_SEED = 3
+# Below this rate the top piano notes cannot be represented; above it the file is not audio we expect.
+MIN_RATE, MAX_RATE = 8000, 384000
+SILENCE_PEAK = 1e-4  # -80 dBFS
+
+
+def register(subparsers) -> None:
+    from audiofront.models import evaluate
+
+    p = subparsers.add_parser("train", help="train the piano-note model on synthesised notes",
+                              description="Train the 88-class piano model on synthesised notes (reproducible: fixed "
+                                          "seed, deterministic data); writes piano.pt, piano.json and piano88.onnx.")
+    p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
+    p.add_argument("--batch", type=int, default=64, help="notes per step (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--out", default="piano-model", help="output folder (default ./piano-model)")
+    p.add_argument("--no-export", action="store_true", help="skip writing the ONNX pipeline")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--eval-only", action="store_true",
+                   help="do not train: print the accuracy of --weights (default: the shipped model) on held-out sets")
+    evaluate.add_arguments(p)
+    p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("demo", help="synthesise a melody and recognise its notes on ONNX Runtime (CPU)",
+                              description="Synthesise a short melody to a WAV file, run it through the piano model's "
+                                          "ONNX pipeline note by note, print each note found vs the truth, the latency "
+                                          "per clip and the torch-vs-ONNX agreement. Exit 1 if something is broken.")
+    p.add_argument("--out", default=None, help="folder for demo-melody.wav (default: a new temporary folder)")
+    p.add_argument("--notes", default=DEMO_MELODY, help=f"note names, space-separated (default: {DEMO_MELODY!r})")
+    p.add_argument("--note-seconds", type=float, default=0.5, help="length of each note (default 0.5)")
+    p.add_argument("--backend", default="onnxruntime-cpu", help="Pipeline backend (default onnxruntime-cpu)")
+    p.set_defaults(func=_demo)
+
+    p = subparsers.add_parser("classify", help="name the piano note in audio files",
+                              description="Top-k piano notes of each audio file (WAV/FLAC/OGG/MP3, any sample rate, "
+                                          "mixed to mono); window probabilities are averaged over the file.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--backend", default="auto",
+                   help="auto | onnxruntime-cpu | onnxruntime-cuda | tensorrt | torch-cpu | torch-cuda (default auto)")
+    p.add_argument("--top-k", type=int, default=3, help="labels per file (default 3)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(func=_classify)
+
+
+def _train(args) -> int:
+    from audiofront.models import evaluate
+
+    if args.eval_only:
+        return evaluate.run(args)
+    from audiofront.models.train import train
+
+    summary = train(steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr, out=args.out,
+                    export=not args.no_export, progress=not args.no_progress, threads=args.threads)
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {Path(args.out) / 'piano.pt'} and piano.json" + ("" if args.no_export else " and piano88.onnx"))
+    print(f"accuracy: audiofront train --eval-only --weights {args.out}")
+    return 0
+
+
+def read_audio(path) -> tuple:
+    """``(mono float32 (time,), sample_rate)`` of an audio file; :class:`InputError` with the reason otherwise.
+
+    Rejects unreadable files, rates outside [8000, 384000] Hz, NaN/Inf samples and silence
+    (peak below -80 dBFS).
+    """
+    import numpy as np
+    import soundfile as sf
+
+    from audiofront.errors import InputError
+
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise InputError(f"cannot read audio: {exc}") from None
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise InputError(f"sample rate {rate} Hz is outside [{MIN_RATE}, {MAX_RATE}] Hz: the model needs up to C8 (4186 Hz)")
+    if data.size == 0:
+        raise InputError("no samples")
+    mono = data.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise InputError("contains NaN or Inf samples")
+    if float(np.max(np.abs(mono))) < SILENCE_PEAK:
+        raise InputError("silent (peak below -80 dBFS): no note to name")
+    return mono, int(rate)
+
+
+def _classify(args) -> int:
+    from audiofront.errors import InputError
+    from audiofront.models.notes import label_frequency, label_text
+    from audiofront.models.piano import load_pipeline
+
+    if args.top_k < 1:
+        print(f"audiofront classify: --top-k must be >= 1, got {args.top_k}", file=sys.stderr)
+        return 2
+    pipeline = load_pipeline(args.backend)
+    n_fft = 2048
+    min_seconds = n_fft / pipeline.sample_rate
+    results, failed = [], 0
+    with pipeline:
+        for path in args.files:
+            entry = {"file": path, "top": [], "windows": 0, "error": None}
+            try:
+                audio, rate = read_audio(path)
+                if audio.size / rate < min_seconds:
+                    raise InputError(f"{1000 * audio.size / rate:.1f} ms of audio is shorter than one analysis frame "
+                                     f"({1000 * min_seconds:.0f} ms)")
+                (result,) = pipeline.classify([audio], sample_rate=rate, top_k=args.top_k)
+                if result.error:
+                    raise InputError(result.error)
+                entry["windows"] = int(result.windows)
+                entry["top"] = [{"label": lab, "frequency_hz": round(label_frequency(lab), 2), "probability": float(p)}
+                                for lab, p in result.top]
+            except InputError as exc:
+                entry["error"] = str(exc)
+                failed += 1
+                print(f"audiofront classify: {path}: {exc}", file=sys.stderr)
+            results.append(entry)
+            if not args.json and entry["error"] is None:
+                window_word = "window" if entry["windows"] == 1 else "windows"
+                print(f"{path} ({entry['windows']} {window_word}, backend {pipeline.backend})")
+                for t in entry["top"]:
+                    print(f"  {label_text(t['label']):<18} {t['probability']:.3f}")
+    if args.json:
+        print(json.dumps({"backend": pipeline.backend, "results": results}, indent=1))
+    return 1 if failed else 0
+
+
+def _demo(args) -> int:
+    import tempfile
+
+    import numpy as np
+    import soundfile as sf
+
+    from audiofront.errors import InputError
+    from audiofront.models.notes import label_text, midi_from_name
+    from audiofront.models.piano import load_pipeline, pipeline_onnx
+    from audiofront.models.synth import melody
+
+    names = args.notes.split()
+    if not names:
+        raise InputError("--notes is empty")
+    midi = [midi_from_name(n) for n in names]
+    if not 0.15 <= args.note_seconds <= 5.0:
+        raise InputError(f"--note-seconds must be in [0.15, 5], got {args.note_seconds}")
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="audiofront-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+    rate = 16000
+    audio = melody(midi, rng=np.random.default_rng(np.random.SeedSequence([DEMO_SEED, 0])), sample_rate=rate,
+                   note_seconds=args.note_seconds)
+    wav = out / "demo-melody.wav"
+    sf.write(str(wav), audio, rate, subtype="PCM_16")
+    print(f"melody: {len(names)} notes, {audio.size / rate:.1f} s -> {wav}")
+
+    started = time.perf_counter()
+    onnx_path = pipeline_onnx()
+    print(f"model: {onnx_path} ({time.perf_counter() - started:.1f} s to find or export)")
+    onnx_pipe = load_pipeline(args.backend)
+    torch_pipe = load_pipeline("torch-cpu")
+    with onnx_pipe, torch_pipe:
+        recorded, file_rate = sf.read(str(wav), dtype="float32")
+        step = int(round(args.note_seconds * file_rate))
+        # One window per note: the note's own samples, padded by prepare() to the model's clip.
+        windows = np.stack([onnx_pipe.prepare(recorded[i * step : (i + 1) * step], sample_rate=file_rate)[0]
+                            for i in range(len(names))])
+        probs = onnx_pipe.predict(windows)
+        latencies = []
+        for _ in range(3):
+            for w in windows:
+                t0 = time.perf_counter()
+                onnx_pipe.predict(w[None])
+                latencies.append(time.perf_counter() - t0)
+        batched_runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            onnx_pipe.predict(windows)
+            batched_runs.append((time.perf_counter() - t0) / len(windows))
+        batched = float(np.median(batched_runs))
+        reference = torch_pipe.predict(windows)
+
+    labels = onnx_pipe.labels
+    found = probs.argmax(axis=1)
+    print(f"\n{'#':>3}  {'truth':<18} {'found':<18} {'p':>6}")
+    correct = 0
+    for i, (name, k) in enumerate(zip(names, found)):
+        ok = labels[k] == name
+        correct += ok
+        print(f"{i + 1:>3}  {label_text(name):<18} {label_text(labels[k]):<18} {probs[i, k]:>6.3f}  {'ok' if ok else 'WRONG'}")
+    max_diff = float(np.max(np.abs(probs - reference)))
+    agree = int(np.sum(found == reference.argmax(axis=1)))
+    print(f"\nnotes right: {correct}/{len(names)}")
+    print(f"latency on {onnx_pipe.backend}: {1000 * float(np.median(latencies)):.1f} ms per clip "
+          f"(batch 1, median of {len(latencies)}), {1000 * batched:.1f} ms per clip in batches of {len(windows)} (median of 3)")
+    print(f"torch-cpu vs {onnx_pipe.backend}: max |p difference| {max_diff:.2e}, labels agree {agree}/{len(names)}")
+    broken = []
+    if agree != len(names) or max_diff > 1e-3:
+        broken.append("torch and ONNX disagree")
+    if correct < len(names) / 2:
+        broken.append("fewer than half the notes were recognised")
+    if broken:
+        print("demo FAILED: " + "; ".join(broken), file=sys.stderr)
+        return 1
+    return 0

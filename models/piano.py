@@ -1,0 +1,238 @@
+"""The shipped piano-note model: 88 classes (A0..C8), mono audio at 16 kHz, one-second clips.
+
+Front-end (rebuilt from the config stored beside the weights, so only the classifier's weights
+ship): power STFT (n_fft 2048, hop 256, centred), a note-aligned filterbank (:func:`piano_filterbank`:
+one triangle per FFT bin at the bottom, one per semitone above ~131 Hz), dB with an 80 dB floor,
+per-item normalisation. Classifier: :class:`PianoClassifier`, the Kapre paper's convnet.
+
+Example::
+
+    >>> frontend, classifier, config = load_piano_model()
+    >>> logits = classifier(frontend(torch.zeros(1, config["clip_samples"])))
+    >>> logits.shape
+    torch.Size([1, 88])
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiofront import __version__
+from audiofront.errors import ConfigError, ModelFileError
+from audiofront.frontend import AmplitudeToDB, Filterbank, FrontEnd, Normalize, Spectrogram
+from audiofront.models.convnet import KapreConvNet
+from audiofront.models.notes import PIANO_LABELS
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "WEIGHTS_DIR",
+    "piano_filterbank",
+    "build_frontend",
+    "PianoClassifier",
+    "build_classifier",
+    "load_piano_model",
+    "weights_digest",
+    "cache_dir",
+    "pipeline_onnx",
+    "load_pipeline",
+    "export_pipeline",
+]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_NAME = "piano"
+
+DEFAULT_CONFIG: dict = {
+    "name": "piano88",
+    "sample_rate": 16000,
+    "clip_samples": 16000,
+    "n_fft": 2048,
+    "hop_length": 256,
+    "filterbank": {"f_min": 23.0, "f_max": 7600.0, "bins_per_octave": 12, "f_ref": 440.0},
+    "top_db": 80.0,
+    "normalize": "channel",
+    "labels": PIANO_LABELS,
+}
+
+
+def piano_filterbank(*, sample_rate: int, n_fft: int, f_min: float, f_max: float, bins_per_octave: int = 12,
+                     f_ref: float = 440.0) -> np.ndarray:
+    """Triangular filters ``(n_fft // 2 + 1, n_bins)`` float64: linear at the bottom, log above.
+
+    Centres step by one FFT bin (``sample_rate / n_fft``) from ``f_min`` while that is finer than
+    ``bins_per_octave``; above the crossover they lie on the equal-tempered grid
+    ``f_ref * 2 ** (k / bins_per_octave)`` up to ``f_max``. A triangle reaches zero at its
+    neighbours' centres. Low notes are thus resolved as far as the FFT allows, and every note
+    above the crossover has its own filter centred on it.
+    """
+    df = sample_rate / n_fft
+    if not (0.0 < f_min < f_max <= sample_rate / 2.0):
+        raise ConfigError(f"need 0 < f_min < f_max <= sample_rate/2 = {sample_rate / 2:g}, got f_min={f_min}, f_max={f_max}")
+    crossover = df / (2.0 ** (1.0 / bins_per_octave) - 1.0)
+    linear = np.arange(f_min, max(crossover, f_min + df / 2), df)
+    k0 = int(np.ceil(bins_per_octave * np.log2((linear[-1] + df) / f_ref)))
+    k1 = int(np.floor(bins_per_octave * np.log2(f_max / f_ref)))
+    log = f_ref * 2.0 ** (np.arange(k0, k1 + 2) / bins_per_octave)
+    edges = np.concatenate([[max(linear[0] - df, 0.0)], linear, log])
+    fft_freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    lower = (fft_freqs[:, None] - edges[None, :-2]) / np.diff(edges)[None, :-1]
+    upper = (edges[None, 2:] - fft_freqs[:, None]) / np.diff(edges)[None, 1:]
+    return np.maximum(0.0, np.minimum(lower, upper))
+
+
+def build_frontend(config: dict | None = None) -> FrontEnd:
+    """The front-end ``(batch, time) -> (batch, n_bins, frames)`` that ``config`` describes."""
+    c = DEFAULT_CONFIG if config is None else config
+    try:
+        fb = piano_filterbank(sample_rate=c["sample_rate"], n_fft=c["n_fft"], **c["filterbank"])
+        return FrontEnd(
+            Spectrogram(n_fft=c["n_fft"], hop_length=c["hop_length"], power=2.0),
+            Filterbank(fb),
+            AmplitudeToDB("power", top_db=c["top_db"]),
+            Normalize(c["normalize"]),
+            sample_rate=c["sample_rate"],
+            name=c.get("name", "piano88"),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"piano model config lacks key {exc}") from None
+
+
+class PianoClassifier(nn.Module):
+    """:class:`KapreConvNet` over front-end features: ``(batch, bins, frames) -> (batch, n_classes)`` logits.
+
+    ``softmax=True`` returns probabilities instead (what the exported pipeline outputs).
+    """
+
+    def __init__(self, n_classes: int = 88, *, softmax: bool = False):
+        super().__init__()
+        self.net = KapreConvNet(n_classes=n_classes, softmax=softmax)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features.unsqueeze(1))
+
+
+def build_classifier(config: dict | None = None) -> PianoClassifier:
+    c = DEFAULT_CONFIG if config is None else config
+    return PianoClassifier(len(c["labels"]))
+
+
+def _paths(weights_dir) -> tuple[Path, Path]:
+    d = WEIGHTS_DIR if weights_dir is None else Path(weights_dir)
+    return d / f"{WEIGHTS_NAME}.pt", d / f"{WEIGHTS_NAME}.json"
+
+
+def load_piano_model(weights_dir=None) -> tuple[FrontEnd, PianoClassifier, dict]:
+    """``(frontend, classifier, config)`` of the shipped model (or the one in ``weights_dir``), in eval mode.
+
+    ``config`` is the stored JSON: the front-end settings, ``labels``, and how it was trained.
+    Raises :class:`ModelFileError` when the files are missing or do not match.
+    """
+    pt, js = _paths(weights_dir)
+    try:
+        meta = json.loads(js.read_text())
+        config = meta["config"]
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"piano model file missing: {exc.filename} (run `audiofront train` to make it)") from None
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"piano model files in {pt.parent} are unreadable: {type(exc).__name__}: {exc}") from None
+    frontend = build_frontend(config)
+    classifier = build_classifier(config)
+    try:
+        classifier.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelFileError(f"{pt} does not fit the classifier its config describes: {exc}") from None
+    config = dict(config, training=meta.get("training", {}))
+    return frontend.eval(), classifier.eval(), config
+
+
+def weights_digest(weights_dir=None) -> str:
+    """SHA-256 over the weights file, its config and the package version: the cache key of exports."""
+    pt, js = _paths(weights_dir)
+    h = hashlib.sha256()
+    try:
+        h.update(pt.read_bytes())
+        h.update(json.dumps(json.loads(js.read_text())["config"], sort_keys=True).encode())
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"piano model files in {pt.parent} are unreadable: {exc}") from None
+    h.update(__version__.encode())
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """``$AUDIOFRONT_CACHE``, else ``$XDG_CACHE_HOME/audiofront``, else ``~/.cache/audiofront``."""
+    if os.environ.get("AUDIOFRONT_CACHE"):
+        return Path(os.environ["AUDIOFRONT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "audiofront"
+
+
+class _Probabilities(nn.Module):
+    def __init__(self, frontend: nn.Module, classifier: PianoClassifier):
+        super().__init__()
+        self.frontend = frontend
+        self.classifier = classifier
+        self.sample_rate = frontend.sample_rate
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.classifier(self.frontend(audio)), dim=-1)
+
+
+def export_pipeline(frontend: FrontEnd, classifier: PianoClassifier, config: dict, path) -> Path:
+    """Write the front-end + classifier as one ONNX pipeline (audio ``(batch, clip_samples)`` in,
+    probabilities ``(batch, 88)`` out) with the contract's ``kind=pipeline`` metadata."""
+    from audiofront.export import export_onnx, write_metadata
+    from audiofront.export.artifacts import load_onnx, save_onnx
+
+    path = Path(path)
+    clip = int(config["clip_samples"])
+    n_bins = int(frontend(torch.zeros(1, clip)).shape[-2])
+    module = _Probabilities(copy.deepcopy(frontend), copy.deepcopy(classifier)).eval()
+    example = torch.randn(2, clip, generator=torch.Generator().manual_seed(0)) * 0.1
+    # Time stays fixed: the classifier's dense layer is sized for exactly clip_samples of audio.
+    export_onnx(module, path, sample_input=example, dynamic_time=False, output_name="probabilities")
+    model = load_onnx(path, check=False)
+    write_metadata(model, {
+        "kind": "pipeline",
+        "n_bins": n_bins,
+        "output_layout": "batch,classes",
+        "labels": list(config["labels"]),
+        "clip_samples": clip,
+        "output": "probabilities",
+    })
+    return save_onnx(model, path)
+
+
+def pipeline_onnx(path=None, *, weights_dir=None) -> Path:
+    """The shipped model as one ONNX pipeline file; exported once into :func:`cache_dir` (keyed by
+    :func:`weights_digest`) when ``path`` is None, else written to ``path``. Returns the path."""
+    if path is None:
+        target = cache_dir() / f"piano88-{weights_digest(weights_dir)[:16]}.onnx"
+        if target.is_file():
+            return target
+    else:
+        target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frontend, classifier, config = load_piano_model(weights_dir)
+    return export_pipeline(frontend, classifier, config, target)
+
+
+def load_pipeline(backend: str = "auto", *, weights_dir=None):
+    """An ``audiofront.runtime.Pipeline`` over the shipped model: ONNX for ``auto`` and ONNX/TensorRT
+    backends, the torch modules for ``torch-cpu`` / ``torch-cuda``."""
+    from audiofront.runtime import Pipeline
+
+    if backend.startswith("torch"):
+        frontend, classifier, config = load_piano_model(weights_dir)
+        return Pipeline.from_torch(frontend, classifier, labels=list(config["labels"]),
+                                   sample_rate=int(config["sample_rate"]), clip_samples=int(config["clip_samples"]),
+                                   output="logits", device="cuda" if backend == "torch-cuda" else "cpu",
+                                   layout="batch,bins,frames")
+    return Pipeline.load(pipeline_onnx(weights_dir=weights_dir), backend=backend)
