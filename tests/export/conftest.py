@@ -30,3 +30,20 @@ def unseen_audio():
     """A batch size and length the export never saw: 3 x 12345 samples."""
     gen = torch.Generator().manual_seed(1234)
     return torch.randn(3, 12345, generator=gen) * 0.1
+
+
+@pytest.fixture(scope="session")
+def exported_preset(tmp_path_factory):
+    """``exported_preset(name) -> (module, path)``: each preset exported once per session (export is the slow part)."""
+    cache: dict[str, tuple] = {}
+    folder = tmp_path_factory.mktemp("presets")
+
+    def get(name: str):
+        if name not in cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = preset(name).eval()
+            cache[name] = (module, export_onnx(module, folder / f"{name}.onnx"))
+        return cache[name]
+
+    return get

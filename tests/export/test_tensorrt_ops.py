@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from audiofront.export import check_tensorrt, export_onnx, tensorrt_table
-from audiofront.frontend import PRESETS, preset
+from audiofront.export import check_tensorrt, tensorrt_table
+from audiofront.frontend import PRESETS
 
 
 def model(nodes, inputs, outputs, initializers=(), opset=18, extra_opsets=()):
@@ -81,8 +81,8 @@ def test_runtime_axes_custom_domain_and_opset_range():
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_presets_pass(name, tmp_path):
-    path = export_onnx(preset(name), tmp_path / f"{name}.onnx")
+def test_presets_pass(name, exported_preset):
+    _, path = exported_preset(name)
     report = check_tensorrt(path)
     assert report.ok, str(report)
     assert {"Conv", "Pad", "Log"} <= set(report.rows)
