@@ -90,6 +90,8 @@ def read_audio(path) -> tuple:
 
     from audiofront.errors import InputError
 
+    if not Path(path).is_file():
+        raise InputError("no such file" if not Path(path).exists() else "not a file")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:

@@ -72,7 +72,7 @@ def test_bad_files_get_a_message_each_and_the_rest_still_run(piano_cache, good_f
     errors = captured.err.strip().splitlines()
     assert len(errors) == 6, captured.err
     by_file = {line.split(": ")[1]: line for line in errors}
-    assert "cannot read" in by_file[missing]
+    assert "no such file" in by_file[missing]
     assert "cannot read" in by_file[str(corrupt)]
     assert "silent" in by_file[silent]
     assert "shorter than one analysis frame" in by_file[short]
