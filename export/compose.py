@@ -68,7 +68,8 @@ def layout_shape(source_tokens: list[str], source_dims: list, layout: str) -> li
     kept = [t for t in target if t != "1"]
     if sorted(kept) != sorted(source_tokens):
         raise ConfigError(
-            f"layout {layout!r} must name each of the front-end's axes {','.join(source_tokens)} once, plus '1' for added axes"
+            f"layout {layout!r} must name each of the front-end's axes {','.join(source_tokens)} once, "
+            "plus '1' for added axes"
         )
     by_name = dict(zip(source_tokens, source_dims))
     return [1 if t == "1" else by_name[t] for t in target]
@@ -207,7 +208,8 @@ def prepend(
     fe_dims = value_dims(fe_out)
     source_tokens = fe_info["output_layout"].split(",")
     if len(source_tokens) != len(fe_dims) or "complex" in source_tokens:
-        raise ExportError(f"{fe_name} gives {fe_info['output_layout']} {_fmt(fe_dims)}: prepend needs real features (batch, [channels,] bins, frames)")
+        raise ExportError(f"{fe_name} gives {fe_info['output_layout']} {_fmt(fe_dims)}: prepend needs real features "
+                          "(batch, [channels,] bins, frames)")
     initializers = {i.name for i in cls.graph.initializer}
     cls_inputs = [i for i in cls.graph.input if i.name not in initializers]
     if len(cls_inputs) != 1:

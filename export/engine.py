@@ -291,7 +291,9 @@ def build_engine(
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise ExportError(f"TensorRT {trt.__version__} failed to build an engine from {str(onnx_path)!r} (see its log above)")
+        raise ExportError(
+            f"TensorRT {trt.__version__} failed to build an engine from {str(onnx_path)!r} (see its log above)"
+        )
     engine_bytes = bytes(serialized)
     if timing_cache is not None:
         atomic_write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))

@@ -114,7 +114,7 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
-def _sample(module: nn.Module, sample_input, sample_rate: int) -> torch.Tensor:
+def _sample(sample_input, sample_rate: int) -> torch.Tensor:
     if sample_input is None:
         return torch.randn(2, sample_rate, generator=torch.Generator().manual_seed(0)) * 0.1
     if not isinstance(sample_input, torch.Tensor) or not sample_input.is_floating_point():
@@ -124,7 +124,8 @@ def _sample(module: nn.Module, sample_input, sample_rate: int) -> torch.Tensor:
         )
     if sample_input.ndim not in (2, 3):
         raise InputError(
-            f"sample_input must have rank 2 (batch, time) or 3 (batch, channels, time), got shape {tuple(sample_input.shape)}"
+            "sample_input must have rank 2 (batch, time) or 3 (batch, channels, time), "
+            f"got shape {tuple(sample_input.shape)}"
         )
     return sample_input.detach().to(torch.float32)
 
@@ -192,7 +193,7 @@ def export_onnx(
         raise ConfigError(
             f"{type(module).__name__} holds no Spectrogram: export_onnx exports audio front-ends (audio in, features out)"
         )
-    x = _sample(module, sample_input, rate)
+    x = _sample(sample_input, rate)
     if x.shape[-1] < spec.min_length:
         raise InputError(f"sample_input has {x.shape[-1]} samples; this front-end needs at least {spec.min_length}")
 
@@ -202,7 +203,9 @@ def export_onnx(
         with torch.no_grad():
             reference = module(x)
         if not isinstance(reference, torch.Tensor):
-            raise ExportError(f"cannot export to {str(path)!r}: the module returns {type(reference).__name__}, not one tensor")
+            raise ExportError(
+                f"cannot export to {str(path)!r}: the module returns {type(reference).__name__}, not one tensor"
+            )
         meta = frontend_metadata(module, sample_rate=rate, input_rank=x.ndim, output_shape=tuple(reference.shape))
         axes: dict[int, object] = {}
         if dynamic_batch:
@@ -217,7 +220,9 @@ def export_onnx(
                 )
             model = program.model_proto
         except Exception as exc:
-            raise ExportError(f"cannot export {type(module).__name__} to {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+            raise ExportError(
+                f"cannot export {type(module).__name__} to {str(path)!r}: {type(exc).__name__}: {exc}"
+            ) from exc
     finally:
         module.train(was_training)
 

@@ -168,7 +168,8 @@ def _run_check(check: dict, node, const: set, shapes: dict) -> str | None:
     elif kind == "input_rank_in":
         dims = shapes.get(node.input[check["index"]])
         if dims is not None and len(dims) not in check["values"]:
-            return f"input rank {len(dims)} not in {check['values']} (only {'/'.join(str(v - 2) + 'D' for v in check['values'])})"
+            spatial = "/".join(f"{v - 2}D" for v in check["values"])
+            return f"input rank {len(dims)} not in {check['values']} (only {spatial})"
     elif kind == "static_input_shape":
         dims = shapes.get(node.input[check["index"]])
         if dims is None or any(d is None for d in dims):

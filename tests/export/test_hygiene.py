@@ -18,7 +18,8 @@ def _modules():
     sr = 8000
     yield "spectrogram-magnitude", Spectrogram(n_fft=256, hop_length=64, power=1.0, window="hamming"), sr
     yield "spectrogram-complex+phase", FrontEnd(Spectrogram(n_fft=256, power=None), Phase(), sample_rate=sr), None
-    yield "spectrogram-complex+magnitude", FrontEnd(Spectrogram(n_fft=200, power=None, center=False), Magnitude(2.0), sample_rate=sr), None
+    yield "spectrogram-complex+magnitude", FrontEnd(Spectrogram(n_fft=200, power=None, center=False), Magnitude(2.0),
+                                                    sample_rate=sr), None
 
 
 MODULES = list(_modules())

@@ -14,7 +14,7 @@ import torch
 from audiofront import __version__
 from audiofront.errors import ConfigError, ExportError, InputError
 from audiofront.export import decode_metadata, eval_frames, export_onnx, read_metadata
-from audiofront.frontend import MelSpectrogram, Spectrogram, preset
+from audiofront.frontend import MelSpectrogram, Spectrogram
 
 
 def run_ort(path, audio: np.ndarray, name: str = "audio") -> np.ndarray:
@@ -66,7 +66,8 @@ def test_metadata_follows_contract(logmel_onnx):
 def test_graph_io_and_opset(logmel_onnx):
     model = onnx.load(str(logmel_onnx))
     assert [o.version for o in model.opset_import if o.domain == ""] == [18]
-    dims = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in (model.graph.input[0], model.graph.output[0])]
+    dims = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in (model.graph.input[0], model.graph.output[0])]
     assert dims == [["batch", "time"], ["batch", 96, "frames"]]
     onnx.checker.check_model(model, full_check=True)
 
