@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from audiofront import __version__
-from audiofront.errors import ConfigError, ModelFileError
+from audiofront.errors import ConfigError, ExportError, ModelFileError
 from audiofront.frontend import AmplitudeToDB, Filterbank, FrontEnd, Normalize, Spectrogram
 from audiofront.models.convnet import KapreConvNet
 from audiofront.models.notes import PIANO_LABELS
@@ -174,40 +174,54 @@ def cache_dir() -> Path:
     return Path(base) / "audiofront"
 
 
-class _Probabilities(nn.Module):
-    def __init__(self, frontend: nn.Module, classifier: PianoClassifier):
-        super().__init__()
-        self.frontend = frontend
-        self.classifier = classifier
-        self.sample_rate = frontend.sample_rate
+def _export_classifier(classifier: PianoClassifier, n_bins: int, frames: int, path: Path) -> Path:
+    """The classifier alone, softmax included: features ``(batch, n_bins, frames)`` -> probabilities."""
+    import logging
+    import warnings
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.classifier(self.frontend(audio)), dim=-1)
+    probs = PianoClassifier(classifier.net.n_classes, softmax=True)
+    probs.load_state_dict(classifier.state_dict())
+    probs.eval()
+    example = torch.randn(2, n_bins, frames, generator=torch.Generator().manual_seed(0))
+    # The dynamo exporter logs recoverable steps loudly; nothing here is actionable for users.
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(probs, (example,), dynamo=True, input_names=["features"],
+                                        output_names=["probabilities"],
+                                        dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+                                        opset_version=18, optimize=True, verbose=False)
+    except Exception as exc:
+        raise ExportError(f"cannot export the piano classifier to {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        logger.setLevel(level)
+    program.save(str(path))
+    return path
 
 
 def export_pipeline(frontend: FrontEnd, classifier: PianoClassifier, config: dict, path) -> Path:
     """Write the front-end + classifier as one ONNX pipeline (audio ``(batch, clip_samples)`` in,
-    probabilities ``(batch, 88)`` out) with the contract's ``kind=pipeline`` metadata."""
-    from audiofront.export import export_onnx, write_metadata
-    from audiofront.export.artifacts import load_onnx, save_onnx
+    probabilities ``(batch, 88)`` out) with the contract's ``kind=pipeline`` metadata.
+
+    The front-end goes through :func:`audiofront.export.export_onnx`, the classifier (softmax
+    included) through ``torch.onnx.export``, and :func:`audiofront.export.prepend` joins them.
+    """
+    import tempfile
+
+    from audiofront.export import export_onnx, prepend
 
     path = Path(path)
     clip = int(config["clip_samples"])
-    n_bins = int(frontend(torch.zeros(1, clip)).shape[-2])
-    module = _Probabilities(copy.deepcopy(frontend), copy.deepcopy(classifier)).eval()
-    example = torch.randn(2, clip, generator=torch.Generator().manual_seed(0)) * 0.1
-    # Time stays fixed: the classifier's dense layer is sized for exactly clip_samples of audio.
-    export_onnx(module, path, sample_input=example, dynamic_time=False, output_name="probabilities")
-    model = load_onnx(path, check=False)
-    write_metadata(model, {
-        "kind": "pipeline",
-        "n_bins": n_bins,
-        "output_layout": "batch,classes",
-        "labels": list(config["labels"]),
-        "clip_samples": clip,
-        "output": "probabilities",
-    })
-    return save_onnx(model, path)
+    with torch.no_grad():
+        n_bins, frames = frontend(torch.zeros(1, clip)).shape[-2:]
+    with tempfile.TemporaryDirectory(prefix="audiofront-piano-") as tmp:
+        fe_path = export_onnx(copy.deepcopy(frontend).eval(), Path(tmp) / "frontend.onnx")
+        cls_path = _export_classifier(classifier, int(n_bins), int(frames), Path(tmp) / "classifier.onnx")
+        return prepend(fe_path, cls_path, path, layout="batch,bins,frames", labels=list(config["labels"]),
+                       clip_samples=clip, output="probabilities", sample_rate=int(config["sample_rate"]))
 
 
 def pipeline_onnx(path=None, *, weights_dir=None) -> Path:
