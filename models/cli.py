@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -111,13 +110,13 @@ def read_audio(path) -> tuple:
 def _classify(args) -> int:
     from audiofront.errors import InputError
     from audiofront.models.notes import label_frequency, label_text
-    from audiofront.models.piano import load_pipeline
+    from audiofront.models.piano import DEFAULT_CONFIG, load_pipeline
 
     if args.top_k < 1:
         print(f"audiofront classify: --top-k must be >= 1, got {args.top_k}", file=sys.stderr)
         return 2
     pipeline = load_pipeline(args.backend)
-    n_fft = 2048
+    n_fft = int(pipeline.metadata.get("audiofront.n_fft", DEFAULT_CONFIG["n_fft"]))
     min_seconds = n_fft / pipeline.sample_rate
     results, failed = [], 0
     with pipeline:

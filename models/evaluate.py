@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from audiofront.errors import BackendUnavailable
-from audiofront.models.notes import MIDI_HIGH, MIDI_LOW, N_NOTES, note_frequency
+from audiofront.models.notes import MIDI_HIGH, MIDI_LOW, note_frequency
 from audiofront.models.pluck import karplus_strong
 from audiofront.models.synth import draw_params, synthesize
 
