@@ -73,6 +73,11 @@ def run(args) -> int:
     from audiofront.frontend import preset
 
     # Fail before writing anything when an input or a backend is missing.
+    if args.fp16 and not args.engine and not args.classifier:
+        from audiofront.errors import ConfigError
+
+        raise ConfigError("--fp16 without --engine makes an fp16 pipeline variant: it needs --classifier "
+                          "(a bare front-end stays fp32)")
     if args.classifier:
         load_onnx(args.classifier, what="classifier")
     if args.engine:
