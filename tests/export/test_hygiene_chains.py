@@ -23,9 +23,10 @@ def _modules():
         warnings.simplefilter("ignore")  # empty filters at small n_fft are expected here
         yield "mel-trainable-constant-pad", MelSpectrogram(sample_rate=sr, n_fft=256, n_mels=40, pad_mode="constant",
                                                            trainable_stft=True, trainable_mel=True), None
-        yield "mfcc", MFCC(sample_rate=sr, n_mfcc=13, melkwargs={"n_fft": 256, "n_mels": 40}), None
+        yield "mfcc", MFCC(sample_rate=sr, n_mfcc=13, melkwargs={"n_fft": 256, "n_mels": 40, "algorithm": "direct"}), None
         yield "logfb+db+normalize+deltas", FrontEnd(
-            Spectrogram(n_fft=512, hop_length=128), Filterbank.log(sample_rate=sr, n_fft=512, n_bins=48, f_min=60.0),
+            Spectrogram(n_fft=512, hop_length=128, algorithm="direct"),
+            Filterbank.log(sample_rate=sr, n_fft=512, n_bins=48, f_min=60.0),
             AmplitudeToDB(top_db=80.0), Normalize("frequency"), ComputeDeltas(), sample_rate=sr), None
         yield "mel+frozen-normalize+augment", FrontEnd(
             AdditiveNoise(), MelSpectrogram(sample_rate=sr, n_fft=256, n_mels=32), AmplitudeToDB(),
