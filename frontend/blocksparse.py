@@ -3,8 +3,8 @@
 Mel (and log/linear) filters are triangles: filter ``i`` touches only bins ``lo_i..hi_i``, and
 these ranges move up with ``i``. Splitting the filters into a few consecutive blocks, each with
 the one contiguous bin range its filters touch, turns the dense ``(n_bins x n_freq)`` projection
-into ``Slice`` + small ``MatMul`` per block and one ``Concat``: at n_fft 512 and 128 mels about a
-quarter of the multiply-adds, plain ONNX ops, and the same numbers (only exact zeros are skipped).
+into ``Slice`` + small ``MatMul`` per block and one ``Concat``: at n_fft 512 and 128 mels a
+tenth of the multiply-adds, plain ONNX ops, and the same numbers (only exact zeros are skipped).
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from audiofront.frontend.inputs import is_tracing
+
 __all__ = ["band_blocks", "block_project"]
 
 # Cost model per frame, in multiply-adds: a block also copies its bin rows (Slice) and has a
 # fixed cost (one more op and its output in the Concat).
 _COPY_COST = 16
 _BLOCK_COST = 256
+_EAGER_DENSE_BELOW = 1 << 20
 
 
 def band_blocks(weights: np.ndarray, *, max_blocks: int = 16) -> list[tuple[int, int, int, int]]:
@@ -66,12 +69,16 @@ def band_blocks(weights: np.ndarray, *, max_blocks: int = 16) -> list[tuple[int,
     return blocks[::-1]
 
 
-def block_project(weights: torch.Tensor, x: torch.Tensor, blocks: list[tuple[int, int, int, int]]) -> torch.Tensor:
+def block_project(weights: torch.Tensor, x: torch.Tensor, blocks: list[tuple[int, int, int, int]], *,
+                  dense_below: int = _EAGER_DENSE_BELOW) -> torch.Tensor:
     """``weights.T @ x`` computed block by block: ``(..., n_freq, frames) -> (..., n_bins, frames)``.
 
     ``weights`` is ``(n_freq, n_bins)``; ``blocks`` from :func:`band_blocks` for those weights.
+    In eager mode an ``x`` of fewer than ``dense_below`` elements takes one dense matmul instead.
     """
-    if len(blocks) == 1 and blocks[0][2] == 0 and blocks[0][3] == weights.shape[0]:
+    dense = len(blocks) == 1 and blocks[0][2] == 0 and blocks[0][3] == weights.shape[0]
+    # Eager on small inputs, one matmul beats a dozen small ones (each op pays thread hand-offs).
+    if dense or (x.numel() < dense_below and not is_tracing()):
         return torch.matmul(weights.t(), x)
     parts = []
     for first, end, lo, hi in blocks:

@@ -158,10 +158,17 @@ class AutoDFT(nn.Module):
         real, imag = dft_kernels(self.n_fft, self.window.double().cpu().numpy())
         return torch.from_numpy(np.concatenate([real, imag])[:, None, :]).float().to(self.window.device)
 
+    def _stft(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stft(x.reshape(x.shape[0], x.shape[-1]), self.n_fft, self.hop_length,
+                          window=self.window.to(x.dtype), center=False, return_complex=True)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if is_tracing():
             return self.graph(x)
-        window = self.window.to(x.dtype)
-        z = torch.stft(x.reshape(x.shape[0], x.shape[-1]), self.n_fft, self.hop_length, window=window,
-                       center=False, return_complex=True)
+        z = self._stft(x)
         return torch.cat([z.real, z.imag], dim=1)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """``re^2 + im^2`` of the bins, ``(N, 1, time) -> (N, n_freq, frames)``: eager mode only."""
+        z = self._stft(x)
+        return z.real * z.real + z.imag * z.imag

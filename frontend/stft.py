@@ -146,26 +146,35 @@ class Spectrogram(nn.Module):
             f"trainable={self.trainable}, algorithm={self.algorithm!r}"
         )
 
-    def stft(self, waveform: torch.Tensor) -> torch.Tensor:
-        """``(..., time) -> (..., 2, n_freq, frames)``: real parts then imaginary parts."""
+    def _padded(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(..., time) -> (N, 1, padded time)``: what the DFT module takes."""
         check_waveform(waveform, self.min_length)
-        shape = waveform.shape
-        x = to_compute_dtype(waveform, self.dft).reshape(-1, 1, shape[-1])
+        x = to_compute_dtype(waveform, self.dft).reshape(-1, 1, waveform.shape[-1])
         if self.pad:
             x = torch.nn.functional.pad(x, (self.pad, self.pad))
         if self.center:
             half = self.n_fft // 2
             x = torch.nn.functional.pad(x, (half, half), mode=self.pad_mode)
-        y = self.dft(x)
-        return y.reshape(shape[:-1] + (2, self.n_freq, y.shape[-1]))
+        return x
+
+    def stft(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(..., time) -> (..., 2, n_freq, frames)``: real parts then imaginary parts."""
+        y = self.dft(self._padded(waveform))
+        return y.reshape(waveform.shape[:-1] + (2, self.n_freq, y.shape[-1]))
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        y = self.stft(waveform)
-        if self.power is None:
-            return torch.stack([y.select(-3, 0), y.select(-3, 1)], dim=-1)
-        # re^2 + im^2 as one square and one sum over the [re, im] axis: the same numbers, and in
-        # onnxruntime a third faster than selecting the halves (two copies) first.
-        energy = (y * y).sum(dim=-3)
+        if self.power is not None and hasattr(self.dft, "energy") and not is_tracing():
+            # The DFT module's own eager route to re^2 + im^2 (AutoDFT: from torch.stft's complex
+            # output, without laying real and imaginary parts out first).
+            e = self.dft.energy(self._padded(waveform))
+            energy = e.reshape(waveform.shape[:-1] + e.shape[-2:])
+        else:
+            y = self.stft(waveform)
+            if self.power is None:
+                return torch.stack([y.select(-3, 0), y.select(-3, 1)], dim=-1)
+            # re^2 + im^2 as one square and one sum over the [re, im] axis: the same numbers, and in
+            # onnxruntime a third faster than selecting the halves (two copies) first.
+            energy = (y * y).sum(dim=-3)
         if self.power == 2.0:
             return energy
         return torch.sqrt(energy) if self.power == 1.0 else torch.pow(energy, self.power / 2.0)

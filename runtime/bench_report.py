@@ -97,7 +97,7 @@ def plot_latency(rows: list[dict], path: str | Path, *, title: str = "") -> Path
     picked = [r for r in rows if r["task"] == "frontend"]
     shapes = sorted({(r["batch"], r["clip_s"]) for r in picked}, key=lambda s: (s[1], s[0]))
     names = list(dict.fromkeys((r["name"], r["backend"]) for r in picked))
-    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=90)
+    fig, ax = plt.subplots(figsize=(8, 4.4), dpi=90)
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(shapes))
     for i, key in enumerate(names):
@@ -112,7 +112,7 @@ def plot_latency(rows: list[dict], path: str | Path, *, title: str = "") -> Path
     ax.set_xticks(x, [f"{b} x {s:g} s" for b, s in shapes])
     ax.set_ylabel("ms (median, p90 bar)")
     ax.set_title(title or "log-mel front-end latency", fontsize=9)
-    ax.legend(fontsize=6, loc="upper left", ncol=2)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ on a GPU. Steps alternate between the two runs so machine load falls on both ali
 
 Example::
 
-    >>> result = run_paper_experiment(TrainConfig(batches=2, epochs=1, seconds=2.0))
+    >>> result = run_paper_experiment(TrainConfig(batches=2, epochs=1, seconds=1.0))
     >>> result["overhead"]          # e.g. 0.05: the front-end costs 5 % more training time
 """
 
@@ -56,7 +56,7 @@ class TrainConfig:
 
     @classmethod
     def quick_config(cls, threads: int = 2) -> "TrainConfig":
-        return cls(batch=2, seconds=2.0, batches=2, epochs=1, warmup_steps=1, threads=threads)
+        return cls(batch=2, seconds=1.0, batches=2, epochs=1, warmup_steps=1, threads=threads)
 
 
 def run_paper_experiment(cfg: TrainConfig, *, progress: bool = True) -> dict:
