@@ -45,6 +45,8 @@ log = logging.getLogger("audiofront.serve")
 PCM_MEDIA_TYPE = "application/x-pcm-f32"
 # Media types decoded by soundfile (it sniffs the container, so the exact audio/* subtype is a hint).
 FILE_MEDIA_TYPES = ("audio/*", "application/octet-stream")
+# Raw PCM bodies up to this size (2 s of mono audio at 32 kHz) are prepared on the event loop.
+INLINE_PCM_BYTES = 256 * 1024
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
 MAX_CHANNELS = 64
@@ -265,8 +267,13 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
         body = await _read_body(request, config.max_body_bytes)
         if not body:
             raise _HTTPError(400, "empty body: send audio")
-        windows, sample_rate, duration = await asyncio.to_thread(
-            _decode_and_prepare, pipeline, body, is_pcm, sample_rate, channels, config.max_seconds)
+        args = (pipeline, body, is_pcm, sample_rate, channels, config.max_seconds)
+        if is_pcm and len(body) <= INLINE_PCM_BYTES:
+            # A short raw clip costs microseconds to prepare: a thread hop would cost more, and many
+            # threads waking at once (a batch's clients all answer together) fight over the GIL.
+            windows, sample_rate, duration = _decode_and_prepare(*args)
+        else:
+            windows, sample_rate, duration = await asyncio.to_thread(_decode_and_prepare, *args)
         del body
         rows = await batcher.submit(windows)
         # As Pipeline.classify: the mean of the request's own windows, in float64, given as float32.

@@ -1,14 +1,15 @@
 """Throughput of ``audiofront serve`` with and without micro-batching, on loopback.
 
 For each ``--max-batch`` value it starts ``audiofront serve`` in a child process on 127.0.0.1 (a
-free port), sends ``--requests`` one-window clips from ``--clients`` concurrent clients (httpx,
-asyncio) as raw float32 PCM, and prints requests/s, latency percentiles and the mean micro-batch
-size read back from ``/metrics``. Every response is checked (status 200, the clip's own window
-count); a failed request fails the run.
+free port). In each of ``--rounds`` rounds it loads every server in turn with ``--requests``
+one-window clips (raw float32 PCM) from ``--clients`` concurrent clients (httpx, asyncio), and
+prints the median requests/s, its latency percentiles, and the mean micro-batch size and model time
+per window that the server's ``/metrics`` report (over the whole run, warm-up included). Every
+response must be 200; a failed request fails the run.
 
 Usage::
 
-    python -m audiofront.runtime.server_bench --model piano.onnx --max-batch 1 16 --clients 64 --requests 1024
+    python -m audiofront.runtime.server_bench --model piano.onnx --max-batch 1 16 --clients 64 --requests 1024 --rounds 3
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 
 import numpy as np
 
-__all__ = ["run_load", "bench", "main"]
+__all__ = ["run_load", "bench", "bench_batcher", "main"]
 
 
 def _free_port() -> int:
@@ -88,34 +89,103 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120.0) -
     raise RuntimeError(f"audiofront serve did not answer on {url} within {timeout:g} s")
 
 
-def bench(model: str | None, max_batches: list[int], *, clients: int, requests: int, max_wait_ms: float,
-          backend: str, threads: int | None, warmup: int) -> list[dict]:
-    rows = []
-    for max_batch in max_batches:
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "audiofront.cli", "serve", *(["--model", model] if model else []), "--port", str(port),
-               "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms), "--backend", backend,
-               "--max-queue", str(max(256, clients)), "--log-level", "warning"]
-        if threads:
-            cmd += ["--threads", str(threads)]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            health = _wait_healthy(url, process)
-            rng = np.random.default_rng(0)
-            clip = health["clip_samples"]
-            # Distinct one-window clips, so no layer of the stack can answer from a cache.
-            bodies = [(0.1 * rng.standard_normal(clip)).astype("<f4").tobytes() for _ in range(64)]
-            asyncio.run(run_load(url, bodies, sample_rate=health["sample_rate"], clients=clients, requests=warmup))
-            result = asyncio.run(run_load(url, bodies, sample_rate=health["sample_rate"], clients=clients,
-                                          requests=requests))
-            rows.append({"max_batch": max_batch, "backend": health["backend"], **result})
-        finally:
+def bench(model: str | None, max_batches: list[int], *, clients: int, requests: int, max_wait_ms: list[float],
+          backend: str, threads: int | None, warmup: int, rounds: int = 1) -> list[dict]:
+    """One server per setting (each ``max_batch`` with each ``max_wait_ms``; batch 1 never waits, so
+    once), all started first; then ``rounds`` rounds that load each server in turn, so a change in
+    the machine's background load hits every setting alike. Returns one row per setting with the
+    median requests/s over rounds (and its min and max)."""
+    settings = [(b, w) for b in max_batches for w in (max_wait_ms if b > 1 else max_wait_ms[:1])]
+    servers = []
+    try:
+        for max_batch, wait in settings:
+            port = _free_port()
+            cmd = [sys.executable, "-m", "audiofront.cli", "serve", *(["--model", model] if model else []),
+                   "--port", str(port), "--max-batch", str(max_batch), "--max-wait-ms", str(wait),
+                   "--backend", backend, "--max-queue", str(max(256, clients)), "--log-level", "warning"]
+            if threads:
+                cmd += ["--threads", str(threads)]
+            process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            servers.append(((max_batch, wait), f"http://127.0.0.1:{port}", process))
+        results: dict[tuple[int, float], list[dict]] = {setting: [] for setting, _, _ in servers}
+        health = {}
+        for setting, url, process in servers:
+            health[setting] = _wait_healthy(url, process)
+        clip, rate = health[settings[0]]["clip_samples"], health[settings[0]]["sample_rate"]
+        rng = np.random.default_rng(0)
+        # Distinct one-window clips, so no layer of the stack can answer from a cache.
+        bodies = [(0.1 * rng.standard_normal(clip)).astype("<f4").tobytes() for _ in range(64)]
+        for setting, url, _ in servers:
+            asyncio.run(run_load(url, bodies, sample_rate=rate, clients=clients, requests=warmup))
+        for _ in range(rounds):
+            for setting, url, _ in servers:
+                results[setting].append(asyncio.run(run_load(url, bodies, sample_rate=rate, clients=clients,
+                                                               requests=requests)))
+    finally:
+        for _, _, process in servers:
             process.terminate()
+        for _, _, process in servers:
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
+    rows = []
+    for setting, runs in results.items():
+        rps = [r["requests_per_s"] for r in runs]
+        median = runs[int(np.argsort(rps)[len(rps) // 2])]  # the median run, with its own latencies
+        rows.append({"max_batch": setting[0], "max_wait_ms": setting[1], "backend": health[setting]["backend"], **median,
+                     "rps_min": min(rps), "rps_max": max(rps), "rounds": len(runs)})
+    return rows
+
+
+def bench_batcher(pipeline, max_batches: list[int], *, clients: int, requests: int, max_wait_ms: list[float],
+                  rounds: int = 1) -> list[dict]:
+    """The model stage alone, in this process: ``clients`` coroutines submit one-window requests
+    to a :class:`MicroBatcher` over ``pipeline.predict`` (no HTTP, no decoding). Same rows as
+    :func:`bench`; shows what batching does to the model's throughput on this machine."""
+    from audiofront.runtime.batching import MicroBatcher
+
+    rng = np.random.default_rng(0)
+    windows = (0.1 * rng.standard_normal((64, pipeline.clip_samples))).astype(np.float32)
+    settings = [(b, w) for b in max_batches for w in (max_wait_ms if b > 1 else max_wait_ms[:1])]
+
+    async def run(max_batch, wait, n):
+        sizes: list[int] = []
+        seconds: list[float] = []
+        batcher = MicroBatcher(pipeline.predict, max_batch=max_batch, max_wait_ms=wait,
+                               on_batch=lambda rows, reqs, sec: (sizes.append(rows), seconds.append(sec)))
+        latencies: list[float] = []
+        counter = iter(range(n))
+
+        async def client():
+            for i in counter:
+                start = time.perf_counter()
+                out = await batcher.submit(windows[i % 64:i % 64 + 1])
+                latencies.append(time.perf_counter() - start)
+                if out.shape != (1, pipeline.n_classes):
+                    raise RuntimeError(f"a request got rows of shape {out.shape}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+        await batcher.aclose()
+        lat = np.array(latencies) * 1000
+        return {"requests_per_s": n / elapsed, "p50_ms": float(np.percentile(lat, 50)),
+                "p95_ms": float(np.percentile(lat, 95)), "mean_batch": float(np.mean(sizes)),
+                "predict_ms_per_window": 1000 * sum(seconds) / max(sum(sizes), 1)}
+
+    for setting in settings:
+        asyncio.run(run(*setting, max(clients, 32)))  # warm-up
+    results = {setting: [] for setting in settings}
+    for _ in range(rounds):
+        for setting in settings:
+            results[setting].append(asyncio.run(run(*setting, requests)))
+    rows = []
+    for setting, runs in results.items():
+        rps = [r["requests_per_s"] for r in runs]
+        median = runs[int(np.argsort(rps)[len(rps) // 2])]
+        rows.append({"max_batch": setting[0], "max_wait_ms": setting[1], "backend": pipeline.backend, **median,
+                     "rps_min": min(rps), "rps_max": max(rps), "rounds": len(runs)})
     return rows
 
 
@@ -124,12 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="pipeline artifact (default: the shipped piano model, which "
                                                       "also runs on --backend torch-cpu)")
     parser.add_argument("--max-batch", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-wait-ms", type=float, nargs="+", default=[5.0])
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--requests", type=int, default=1024)
     parser.add_argument("--warmup", type=int, default=128)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads in the server")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all settings; the median is shown")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure the micro-batcher over the pipeline alone (no HTTP, no child process)")
     args = parser.parse_args(argv)
     model = args.model
     if model is None:
@@ -137,21 +210,43 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.backend.startswith("torch"):
             model = str(pipeline_onnx())  # export once here, not in each server's start-up
-    rows = bench(model, args.max_batch, clients=args.clients, requests=args.requests, max_wait_ms=args.max_wait_ms,
-                 backend=args.backend, threads=args.threads, warmup=args.warmup)
-    print(f"# audiofront serve on loopback: {os.path.basename(model) if model else 'piano88 (torch modules)'}, "
+    if args.in_process:
+        from audiofront.runtime import Pipeline
+
+        if model is None:
+            from audiofront.models.piano import load_pipeline
+
+            if args.threads:
+                import torch
+
+                torch.set_num_threads(args.threads)
+            pipeline = load_pipeline(args.backend)
+        else:
+            pipeline = Pipeline.load(model, backend=args.backend, intra_op_num_threads=args.threads,
+                                     max_batch_size=max(32, *args.max_batch))
+        with pipeline:
+            rows = bench_batcher(pipeline, args.max_batch, clients=args.clients, requests=args.requests,
+                                 max_wait_ms=args.max_wait_ms, rounds=args.rounds)
+    else:
+        rows = bench(model, args.max_batch, clients=args.clients, requests=args.requests,
+                     max_wait_ms=args.max_wait_ms, backend=args.backend, threads=args.threads, warmup=args.warmup,
+                     rounds=args.rounds)
+    where = "MicroBatcher in one process (no HTTP)" if args.in_process else "audiofront serve on loopback"
+    print(f"# {where}: {os.path.basename(model) if model else 'piano88 (torch modules)'}, "
           f"{args.clients} concurrent clients, "
-          f"{args.requests} one-window requests (raw PCM), max_wait {args.max_wait_ms:g} ms")
+          f"{args.requests} one-window requests (raw PCM) per round, "
+          f"server threads {args.threads or 'default'}, median of {args.rounds} interleaved rounds")
     print(f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print("| max_batch | backend | requests/s | p50 latency (ms) | p95 latency (ms) | mean batch (windows) "
-          "| predict time per window (ms) |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print("| max_batch | max_wait (ms) | backend | requests/s (median) | min–max over rounds | p50 latency (ms) | p95 latency (ms) "
+          "| mean batch (windows) | predict time per window (ms) |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['max_batch']} | {r['backend']} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
-              f"{r['p95_ms']:.1f} | {r['mean_batch']:.1f} | {r['predict_ms_per_window']:.1f} |")
-    if len(rows) > 1:
-        print(f"# speed-up of max_batch {rows[-1]['max_batch']} over {rows[0]['max_batch']}: "
-              f"{rows[-1]['requests_per_s'] / rows[0]['requests_per_s']:.2f}x")
+        wait = f"{r['max_wait_ms']:g}" if r["max_batch"] > 1 else "–"
+        print(f"| {r['max_batch']} | {wait} | {r['backend']} | {r['requests_per_s']:.0f} | {r['rps_min']:.0f}–{r['rps_max']:.0f} "
+              f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['mean_batch']:.1f} | {r['predict_ms_per_window']:.1f} |")
+    for r in rows[1:]:
+        print(f"# max_batch {r['max_batch']}, max_wait {r['max_wait_ms']:g} ms vs max_batch {rows[0]['max_batch']}: "
+              f"{r['requests_per_s'] / rows[0]['requests_per_s']:.2f}x requests/s")
     return 0
 
 
