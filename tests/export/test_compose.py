@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from audiofront.errors import ExportError, ModelFileError
-from audiofront.export import check_graph, eval_frames, prepend, read_metadata, write_metadata
+from audiofront.export import check_graph, eval_frames, export_onnx, prepend, read_metadata, write_metadata
+from audiofront.frontend import preset
 from audiofront.models import KapreConvNet
 
 # The classifiers come from torch's legacy exporter on purpose (another producer, older opset).
@@ -137,3 +138,16 @@ def test_dtype_mismatch_names_both(logmel_onnx, tmp_path):
                       opset_version=13, input_names=["spec"])
     with pytest.raises(ExportError, match="FLOAT16.*FLOAT"):
         prepend(logmel_onnx, path, tmp_path / "p.onnx")
+
+
+def test_multichannel_front_end_feeds_a_multichannel_classifier(tmp_path):
+    fe = preset("kapre-logmel", sample_rate=16000, n_mels=96, algorithm="direct").eval()
+    fe_path = export_onnx(fe, tmp_path / "fe2.onnx", sample_input=torch.randn(2, 2, 16000))
+    net = KapreConvNet(n_classes=5, in_channels=2, width=8).eval()
+    cls = export_classifier(net, tmp_path / "cnn2.onnx", torch.randn(2, 2, 96, 70), {"spec": {0: "n", 3: "t"}})
+    out = prepend(fe_path, cls, tmp_path / "pipe2.onnx")
+    assert read_metadata(out)["audiofront.feature_layout"] == "batch,channels,bins,frames"
+    audio = torch.randn(3, 2, 20000) * 0.1
+    with torch.no_grad():
+        want = net(fe(audio)).numpy()
+    np.testing.assert_allclose(run(out, audio), want, rtol=1e-4, atol=1e-5)
