@@ -2,13 +2,13 @@
 
 Data flows ``frontend -> export``: this package imports the front-end modules, never the runtime.
 
-Example::
+Example (``frontend_onnx`` is a file :func:`export_onnx` wrote)::
 
-    >>> from audiofront.frontend import preset
-    >>> from audiofront.export import export_onnx, read_metadata
-    >>> path = export_onnx(preset("kapre-logmel"), "logmel.onnx")
-    >>> read_metadata(path)["audiofront.kind"]
+    >>> from audiofront.export import check_graph, check_tensorrt, read_metadata
+    >>> read_metadata(frontend_onnx)["audiofront.kind"]
     'frontend'
+    >>> check_graph(frontend_onnx).ok, check_tensorrt(frontend_onnx).ok
+    (True, True)
 """
 
 from audiofront.export.compose import LAYOUTS, prepend

@@ -6,8 +6,9 @@ never leaves a partial file where the caller expects a model.
 
 Example::
 
-    >>> model = load_onnx("frontend.onnx")          # ModelFileError names the file and the reason
-    >>> atomic_write_bytes("copy.onnx", model.SerializeToString())
+    >>> model = load_onnx(frontend_onnx)          # ModelFileError names the file and the reason
+    >>> atomic_write_bytes(tmp_path / "copy.onnx", model.SerializeToString()).name
+    'copy.onnx'
 """
 
 from __future__ import annotations

@@ -15,12 +15,12 @@ the classifier input's axes with the front-end's words plus ``1`` for an added a
 that puts the front-end's bins on an axis the classifier fixes to that size.
 A classifier with a fixed number of frames fixes ``clip_samples`` (the audio it takes).
 
-Example::
+Example (``classifier_onnx`` takes ``(n, 1, 96, t)`` and gives ``(n, 10)``)::
 
-    >>> prepend("logmel.onnx", "cnn.onnx", "pipeline.onnx", labels=["dog", "cat"])
-    PosixPath('pipeline.onnx')
-    >>> read_metadata("pipeline.onnx")["audiofront.kind"]
-    'pipeline'
+    >>> out = prepend(frontend_onnx, classifier_onnx, tmp_path / "pipeline.onnx", labels=list("abcdefghij"))
+    >>> meta = read_metadata(out)
+    >>> meta["audiofront.kind"], meta["audiofront.feature_layout"]
+    ('pipeline', 'batch,1,bins,frames')
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ must agree with them otherwise. The result is a :class:`~audiofront.frontend.Fro
 
 Example::
 
-    >>> fe = frontend_from_config("logmel.json")
-    >>> fe.sample_rate, fe.n_mels
-    (16000, 64)
+    >>> fe = frontend_from_config({"type": "MelSpectrogram", "db": {"top_db": 80},
+    ...                            "args": {"sample_rate": 16000, "n_fft": 512, "hop_length": 160, "n_mels": 64}})
+    >>> fe.sample_rate, fe.n_mels, fe(torch.randn(2, 16000)).shape
+    (16000, 64, torch.Size([2, 64, 101]))
 """
 
 from __future__ import annotations

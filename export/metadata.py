@@ -15,11 +15,11 @@ A TensorRT engine ``X.engine`` carries the same dict in ``X.engine.json`` plus
 
 Example::
 
-    >>> meta = read_metadata("frontend.onnx")
-    >>> meta["audiofront.sample_rate"]
-    '32000'
-    >>> decode_metadata(meta)["sample_rate"], eval_frames(meta["audiofront.frames"], 32000)
-    (32000, 126)
+    >>> meta = read_metadata(frontend_onnx)
+    >>> meta["audiofront.sample_rate"], meta["audiofront.frames"]
+    ('16000', '1 + (time + 2*256 - 512) // 256')
+    >>> decode_metadata(meta)["center"], eval_frames(meta["audiofront.frames"], 16000)
+    (True, 63)
 """
 
 from __future__ import annotations

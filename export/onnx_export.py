@@ -10,10 +10,11 @@ output ``(batch, [channels,] bins, frames)`` named ``features``.
 
 Example::
 
-    >>> from audiofront.frontend import preset
-    >>> path = export_onnx(preset("kapre-logmel"), "logmel.onnx")
-    >>> read_metadata(path)["audiofront.n_mels"]
-    '128'
+    >>> from audiofront.frontend import MelSpectrogram
+    >>> mel = MelSpectrogram(sample_rate=16000, n_fft=400, hop_length=160, n_mels=64, algorithm="direct")
+    >>> path = export_onnx(mel, tmp_path / "mel.onnx")
+    >>> read_metadata(path)["audiofront.n_mels"], read_metadata(path)["audiofront.output_layout"]
+    ('64', 'batch,bins,frames')
 """
 
 from __future__ import annotations

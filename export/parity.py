@@ -1,10 +1,10 @@
 """Numerical parity of an exported graph against its torch module, on onnxruntime's CPU provider.
 
-Example::
+Example (``frontend`` is the module ``frontend_onnx`` was exported from)::
 
-    >>> result = torch_parity("logmel.onnx", fe)
-    >>> result.max_abs_diff < 1e-2
-    True
+    >>> result = torch_parity(frontend_onnx, frontend, sample_rate=16000)
+    >>> result.output_shape, result.max_abs_diff < 1e-2
+    ((2, 96, 82), True)
 """
 
 from __future__ import annotations

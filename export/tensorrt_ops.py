@@ -9,10 +9,12 @@ only text are shown as notes. Nothing here needs TensorRT installed.
 
 Example::
 
-    >>> report = check_tensorrt("logmel.onnx")
-    >>> report.ok
-    True
-    >>> print(report)          # one row per op type: count, status, notes
+    >>> report = check_tensorrt(frontend_onnx)
+    >>> report.ok, report.tensorrt_version, report.rows["Conv"].status
+    (True, '10.15', 'ok')
+    >>> print(report.table())  # doctest: +ELLIPSIS
+    op...count  status  notes
+    ...
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class TensorRTReport:
         width = max([len(r.op_type) for r in self.rows.values()] + [7])
         lines = [f"{'op':<{width}}  count  status  notes", f"{'-' * width}  -----  ------  -----"]
         for row in sorted(self.rows.values(), key=lambda r: ({"FAIL": 0, "note": 1, "ok": 2}[r.status], r.op_type)):
-            lines.append(f"{row.op_type:<{width}}  {row.count:>5}  {row.status:<6}  {'; '.join(row.notes)}")
+            lines.append(f"{row.op_type:<{width}}  {row.count:>5}  {row.status:<6}  {'; '.join(row.notes)}".rstrip())
         return "\n".join(lines)
 
     def __str__(self) -> str:
