@@ -206,3 +206,18 @@ def test_two_hundred_concurrent_clients_each_get_their_own_answer(pipeline):
     assert batches < n  # requests arriving together shared predict calls
     assert counts[("audiofront_batch_windows_bucket", (("le", "16.0"),))] == batches  # never above max_batch
     assert counts[("audiofront_requests_total", (("endpoint", "/v1/classify"), ("status", "200")))] == n
+
+
+def test_bench_load_generator_sends_every_request_and_reads_the_servers_counters(pipeline):
+    from audiofront.runtime.server_bench import run_load
+
+    bodies = [_pcm(x) for x in distinct_signals(5)]
+    app = create_app(pipeline, ServeConfig(max_batch=8, max_wait_ms=2))
+    with ServerThread(app) as server:
+        out = asyncio.run(run_load(server.url, bodies, sample_rate=SAMPLE_RATE, clients=8, requests=40))
+        with pytest.raises(RuntimeError, match="of 6 requests failed"):  # a 400 is a failure, not a result
+            asyncio.run(run_load(server.url, [b"\x00" * 7], sample_rate=SAMPLE_RATE, clients=2, requests=6))
+        metrics = _metrics(httpx.get(server.url + "/metrics").text)
+    assert metrics[("audiofront_requests_total", (("endpoint", "/v1/classify"), ("status", "200")))] == 40
+    assert metrics[("audiofront_batch_windows_sum", ())] == 40
+    assert 1 <= out["mean_batch"] <= 8 and out["requests_per_s"] > 0 and out["server_latency_ms"] > 0
