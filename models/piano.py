@@ -48,6 +48,8 @@ __all__ = [
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_NAME = "piano"
+# Part of the export cache key: bump when export_pipeline changes what it writes.
+_EXPORT_REVISION = "prepend-1"
 
 DEFAULT_CONFIG: dict = {
     "name": "piano88",
@@ -154,7 +156,7 @@ def load_piano_model(weights_dir=None) -> tuple[FrontEnd, PianoClassifier, dict]
 
 
 def weights_digest(weights_dir=None) -> str:
-    """SHA-256 over the weights file, its config and the package version: the cache key of exports."""
+    """SHA-256 over the weights file, its config, the package version and the export revision: the cache key."""
     pt, js = _paths(weights_dir)
     h = hashlib.sha256()
     try:
@@ -163,6 +165,7 @@ def weights_digest(weights_dir=None) -> str:
     except (OSError, ValueError, KeyError) as exc:
         raise ModelFileError(f"piano model files in {pt.parent} are unreadable: {exc}") from None
     h.update(__version__.encode())
+    h.update(_EXPORT_REVISION.encode())
     return h.hexdigest()
 
 
