@@ -60,38 +60,52 @@ class AdditiveNoise(nn.Module):
 
 
 class SpecAugment(nn.Module):
-    """Frequency and time masking (Park et al., 2019) per item (training only).
+    """Time and frequency masking (Park et al., 2019), training only.
 
-    Shapes: ``(..., freq, frames)`` in and out. Each item gets ``n_freq_masks`` bands of width
-    ``U[0, freq_mask_param]`` and ``n_time_masks`` spans of width ``U[0, time_mask_param]`` set
-    to ``mask_value``, each with probability ``p``.
+    Shapes: ``(..., freq, frames)`` in and out. Arguments, their order and defaults follow
+    ``torchaudio.transforms.SpecAugment``: ``n_time_masks`` spans of width ``U[0, T]`` frames and
+    ``n_freq_masks`` bands of width ``U[0, F]`` bins, where ``T = min(time_mask_param, p * frames)``
+    and ``F = min(freq_mask_param, p * freq)`` (``p`` is the largest share of an axis one mask
+    may cover). Masked cells get 0 with ``zero_masking=True``, else the mean of the item's own
+    ``(freq, frames)`` map (torchaudio uses the whole batch's mean; per item keeps an item
+    independent of its batch). ``iid_masks=True`` draws masks per item and channel; ``False``
+    shares one draw across the batch. Keyword-only extras: ``mask_value`` (a fixed fill that
+    overrides ``zero_masking``) and ``mask_prob`` (the probability that each mask is applied).
 
     Example::
 
-        >>> aug = SpecAugment(freq_mask_param=8, time_mask_param=20).train()
+        >>> aug = SpecAugment(n_time_masks=2, time_mask_param=20, n_freq_masks=2, freq_mask_param=8).train()
         >>> aug(torch.rand(4, 64, 100)).shape
         torch.Size([4, 64, 100])
     """
 
-    def __init__(self, freq_mask_param: int = 0, time_mask_param: int = 0, n_freq_masks: int = 1,
-                 n_time_masks: int = 1, mask_value: float = 0.0, p: float = 1.0):
+    def __init__(self, n_time_masks: int = 1, time_mask_param: int = 0, n_freq_masks: int = 1,
+                 freq_mask_param: int = 0, iid_masks: bool = True, p: float = 1.0, zero_masking: bool = False,
+                 *, mask_value: float | None = None, mask_prob: float = 1.0):
         super().__init__()
-        for name, value in (("freq_mask_param", freq_mask_param), ("time_mask_param", time_mask_param),
-                            ("n_freq_masks", n_freq_masks), ("n_time_masks", n_time_masks)):
+        for name, value in (("n_time_masks", n_time_masks), ("time_mask_param", time_mask_param),
+                            ("n_freq_masks", n_freq_masks), ("freq_mask_param", freq_mask_param)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
-        self.freq_mask_param, self.time_mask_param = freq_mask_param, time_mask_param
-        self.n_freq_masks, self.n_time_masks = n_freq_masks, n_time_masks
-        self.mask_value = float(mask_value)
+        self.n_time_masks, self.time_mask_param = n_time_masks, time_mask_param
+        self.n_freq_masks, self.freq_mask_param = n_freq_masks, freq_mask_param
+        self.iid_masks = bool(iid_masks)
         self.p = _probability("p", p)
+        self.zero_masking = bool(zero_masking)
+        if mask_value is not None and not (isinstance(mask_value, (int, float)) and math.isfinite(mask_value)):
+            raise ConfigError(f"mask_value must be None or a finite number, got {mask_value!r}")
+        self.mask_value = None if mask_value is None else float(mask_value)
+        self.mask_prob = _probability("mask_prob", mask_prob)
 
     def _masks(self, x: torch.Tensor, dim: int, param: int, count: int) -> torch.Tensor:
         """Boolean mask, True where masked, broadcastable to ``x`` along ``dim``."""
         size = x.shape[dim]
-        item_shape = x.shape[:-2] + (count, 1)
-        width = torch.floor(torch.rand(item_shape, device=x.device) * (min(param, size) + 1))
-        start = torch.floor(torch.rand(item_shape, device=x.device) * (size - width + 1))
-        apply = torch.rand(item_shape, device=x.device) < self.p
+        lead = x.shape[:-2] if self.iid_masks else (1,) * (x.ndim - 2)
+        draw_shape = lead + (count, 1)
+        limit = min(param, int(size * self.p))
+        width = torch.floor(torch.rand(draw_shape, device=x.device) * (limit + 1))
+        start = torch.floor(torch.rand(draw_shape, device=x.device) * (size - width + 1))
+        apply = torch.rand(draw_shape, device=x.device) < self.mask_prob
         pos = torch.arange(size, device=x.device)
         mask = ((pos >= start) & (pos < start + width) & apply).any(dim=-2)  # (..., size)
         return mask.unsqueeze(-1) if dim == -2 else mask.unsqueeze(-2)
@@ -105,4 +119,10 @@ class SpecAugment(nn.Module):
             mask = mask | self._masks(specgram, -2, self.freq_mask_param, self.n_freq_masks)
         if self.n_time_masks and self.time_mask_param:
             mask = mask | self._masks(specgram, -1, self.time_mask_param, self.n_time_masks)
-        return specgram.masked_fill(mask, self.mask_value)
+        if self.mask_value is not None:
+            fill = torch.full_like(specgram, self.mask_value)
+        elif self.zero_masking:
+            fill = torch.zeros_like(specgram)
+        else:
+            fill = specgram.mean(dim=(-2, -1), keepdim=True).expand_as(specgram)
+        return torch.where(mask, fill, specgram)

@@ -122,7 +122,7 @@ def test_masks_are_contiguous_bands_within_the_params():
 
 def test_several_masks_per_axis():
     torch.manual_seed(5)
-    aug = SpecAugment(freq_mask_param=5, time_mask_param=4, n_freq_masks=3, n_time_masks=2).train()
+    aug = SpecAugment(freq_mask_param=5, time_mask_param=4, n_freq_masks=3, n_time_masks=2, zero_masking=True).train()
     out = aug(torch.ones(500, 64, 50)).numpy()
     counts = []
     for item in out == 0.0:
@@ -136,9 +136,9 @@ def test_several_masks_per_axis():
 def test_mask_probability_and_zero_params():
     torch.manual_seed(6)
     x = torch.ones(1000, 30, 40)
-    assert torch.equal(SpecAugment(freq_mask_param=5, time_mask_param=5, p=0.0).train()(x), x)
+    assert torch.equal(SpecAugment(freq_mask_param=5, time_mask_param=5, mask_prob=0.0).train()(x), x)
     assert torch.equal(SpecAugment().train()(x), x)  # torchaudio's defaults: params 0, nothing masked
-    out = SpecAugment(freq_mask_param=5, p=0.5).train()(x)
+    out = SpecAugment(freq_mask_param=5, mask_prob=0.5, zero_masking=True).train()(x)
     masked = (out == 0).any(dim=-1).any(dim=-1)
     # A mask is applied with p = 0.5 and then has width 1..5 with probability 5/6.
     assert abs(float(masked.float().mean()) - 0.5 * 5 / 6) < 0.07
@@ -148,8 +148,36 @@ def test_masks_are_drawn_per_item_and_channel():
     torch.manual_seed(8)
     x = torch.ones(16, 3, 32, 48)
     x[5] *= 1e6
-    out = SpecAugment(freq_mask_param=10, time_mask_param=10).train()(x)
+    out = SpecAugment(freq_mask_param=10, time_mask_param=10, zero_masking=True).train()(x)
     masks = [(out[i, c] == 0).numpy() for i in range(16) for c in range(3)]
     for mask in masks:
         _bands(mask)
     assert len({mask.tobytes() for mask in masks}) > 40
+
+
+def test_torchaudio_argument_order_and_p_bounds_the_share_of_an_axis():
+    aug = SpecAugment(2, 30, 1, 7)
+    assert (aug.n_time_masks, aug.time_mask_param, aug.n_freq_masks, aug.freq_mask_param) == (2, 30, 1, 7)
+    torch.manual_seed(9)
+    # p = 0.1 of 50 frames: no time span wider than 5 frames although time_mask_param is 30.
+    out = SpecAugment(n_time_masks=1, time_mask_param=30, p=0.1, zero_masking=True).train()(torch.ones(500, 16, 50))
+    widths = (out == 0).all(dim=-2).sum(dim=-1)
+    assert int(widths.max()) == 5
+
+
+def test_default_fill_is_each_items_own_mean():
+    torch.manual_seed(10)
+    x = torch.rand(8, 2, 20, 30) + torch.arange(16, dtype=torch.float32).reshape(8, 2, 1, 1) * 100
+    out = SpecAugment(n_time_masks=1, time_mask_param=10, n_freq_masks=1, freq_mask_param=5).train()(x)
+    for i in range(8):
+        for c in range(2):
+            changed = out[i, c] != x[i, c]
+            if changed.any():
+                torch.testing.assert_close(out[i, c][changed], x[i, c].mean().expand(int(changed.sum())))
+
+
+def test_shared_masks_when_not_iid():
+    torch.manual_seed(11)
+    out = SpecAugment(1, 10, 1, 10, iid_masks=False, zero_masking=True).train()(torch.ones(6, 3, 32, 40))
+    masks = (out == 0).reshape(18, 32, 40)
+    assert masks.any() and all(torch.equal(masks[0], m) for m in masks)
