@@ -11,6 +11,7 @@ from audiofront.errors import (
     ExportError,
     InputError,
     ModelFileError,
+    RunnerError,
 )
 
 __version__ = "0.1.0"
@@ -23,4 +24,5 @@ __all__ = [
     "ExportError",
     "InputError",
     "ModelFileError",
+    "RunnerError",
 ]

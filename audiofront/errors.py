@@ -11,6 +11,7 @@ __all__ = [
     "BackendUnavailable",
     "ExportError",
     "ModelFileError",
+    "RunnerError",
 ]
 
 
@@ -36,3 +37,7 @@ class ExportError(AudiofrontError, RuntimeError):
 
 class ModelFileError(AudiofrontError, ValueError):
     """A model file is missing, truncated, or not what its metadata says."""
+
+
+class RunnerError(AudiofrontError, RuntimeError):
+    """A backend failed on an input that passed every check (out of memory, a kernel error...)."""

@@ -27,13 +27,9 @@ from typing import Mapping
 
 import numpy as np
 
-from audiofront.errors import AudiofrontError, InputError
+from audiofront.errors import InputError, RunnerError
 
 __all__ = ["TensorSpec", "Runner", "RunnerError"]
-
-
-class RunnerError(AudiofrontError, RuntimeError):
-    """The backend failed on an input that passed every check (out of memory, a kernel error...)."""
 
 
 @dataclass(frozen=True)
