@@ -197,8 +197,8 @@ def _nnaudio_contender(device="cpu") -> Contender | None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mel = MelSpectrogram(sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, htk=True, norm=None, verbose=False,
-                             trainable_mel=False, trainable_STFT=False).to(device).eval()
+        mel = MelSpectrogram(sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, htk=True, norm=None,
+                             verbose=False, trainable_mel=False, trainable_STFT=False).to(device).eval()
 
     def logmel(x):
         return 10.0 * torch.log10(torch.clamp(mel(x), min=1e-10))
@@ -334,7 +334,8 @@ def run_latency(cfg: LatencyConfig, workdir: str | os.PathLike, *, progress: boo
                 row = {"name": c.name, "backend": c.backend, "task": task, "family": c.family, "batch": batch,
                        "clip_s": seconds, "threads": cfg.threads, **summarize(times[f"{c.name} [{c.backend}]"])}
                 if reference is not None and c.output is not None:
-                    row["max_db_diff"] = float(np.max(np.abs(np.asarray(c.output(audio), dtype=np.float64) - reference)))
+                    out = np.asarray(c.output(audio), dtype=np.float64)
+                    row["max_db_diff"] = float(np.max(np.abs(out - reference)))
                 rows.append(row)
     return rows
 

@@ -39,11 +39,13 @@ def latency_table(rows: list[dict], *, task: str) -> str:
 def workload_table(rows: list[dict], *, reference: str = "librosa") -> str:
     """Workload W, fastest first: median, p90, time relative to librosa, max |dB| difference."""
     ref = next((r for r in rows if r["name"].startswith(reference)), None)
-    lines = ["| implementation | backend | median ms | p90 ms | x librosa | max abs dB diff |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| implementation | backend | median ms | p90 ms | x librosa | max abs dB diff |",
+             "|---|---|---:|---:|---:|---:|"]
     for r in rows:
         ratio = f"{r['median_ms'] / ref['median_ms']:.2f}" if ref else "-"
         diff = f"{r['max_db_diff']:.1e}" if "max_db_diff" in r else "-"
-        lines.append(f"| {r['name']} | {r['backend']} | {_ms(r['median_ms'])} | {_ms(r['p90_ms'])} | {ratio} | {diff} |")
+        lines.append(f"| {r['name']} | {r['backend']} | {_ms(r['median_ms'])} | {_ms(r['p90_ms'])} | {ratio} "
+                     f"| {diff} |")
     return "\n".join(lines)
 
 
@@ -103,7 +105,8 @@ def plot_latency(rows: list[dict], path: str | Path, *, title: str = "") -> Path
     for i, key in enumerate(names):
         med, err = [], []
         for shape in shapes:
-            r = next((r for r in picked if (r["name"], r["backend"]) == key and (r["batch"], r["clip_s"]) == shape), None)
+            r = next((r for r in picked
+                      if (r["name"], r["backend"]) == key and (r["batch"], r["clip_s"]) == shape), None)
             med.append(r["median_ms"] if r else np.nan)
             err.append((r["p90_ms"] - r["median_ms"]) if r else 0.0)
         ax.bar(x + i * width - 0.4 + width / 2, med, width, yerr=[np.zeros(len(err)), err], capsize=1.5,
@@ -112,10 +115,10 @@ def plot_latency(rows: list[dict], path: str | Path, *, title: str = "") -> Path
     ax.set_xticks(x, [f"{b} x {s:g} s" for b, s in shapes])
     ax.set_ylabel("ms (median, p90 bar)")
     ax.set_title(title or "log-mel front-end latency", fontsize=9)
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
