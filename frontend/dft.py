@@ -27,6 +27,13 @@ class DirectDFT(nn.Module):
 
     ``frames x (2 * n_freq) x n_fft`` multiply-adds; the only algorithm whose kernels can be
     trained (``trainable=True`` makes them a Parameter, initialised to the exact DFT).
+    Shapes: padded audio ``(N, 1, time) -> (N, 2 * n_freq, frames)``.
+
+    Example::
+
+        >>> from audiofront.frontend.functional import get_window
+        >>> DirectDFT(64, 16, get_window("hann", 64))(torch.randn(2, 1, 1000)).shape
+        torch.Size([2, 66, 59])
     """
 
     def __init__(self, n_fft: int, hop_length: int, window: np.ndarray, *, trainable: bool = False):
