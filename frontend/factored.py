@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audiofront.errors import ConfigError
 from audiofront.frontend.dft import DirectDFT
 from audiofront.frontend.functional import dft_kernels
 from audiofront.frontend.inputs import is_tracing
@@ -94,7 +95,7 @@ class FactoredDFT(nn.Module):
         super().__init__()
         radix = factored_radix(n_fft, hop_length)
         if radix is None:
-            raise ValueError(f"FactoredDFT needs n_fft ({n_fft}) and hop_length ({hop_length}) divisible by 8 "
+            raise ConfigError(f"FactoredDFT needs n_fft ({n_fft}) and hop_length ({hop_length}) divisible by 8 "
                              f"with n_fft >= 64; use make_factored_dft to fall back to DirectDFT")
         self.n_fft = n_fft
         self.hop_length = hop_length
