@@ -11,6 +11,8 @@ Run ``python -m audiofront.models.evaluate`` (or ``audiofront train --eval-only`
 
 Example::
 
+    >>> from audiofront.models.piano import load_piano_model
+    >>> from audiofront.models.evaluate import evaluate, pluck_notes
     >>> frontend, classifier, _ = load_piano_model()
     >>> audio, midi = pluck_notes(per_note=1, seed=0)
     >>> evaluate(frontend, classifier, audio, midi)["top1"] > 0.5

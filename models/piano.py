@@ -110,6 +110,11 @@ class PianoClassifier(nn.Module):
     """:class:`KapreConvNet` over front-end features: ``(batch, bins, frames) -> (batch, n_classes)`` logits.
 
     ``softmax=True`` returns probabilities instead (what the exported pipeline outputs).
+
+    Example::
+
+        >>> PianoClassifier()(torch.randn(2, 84, 63)).shape
+        torch.Size([2, 88])
     """
 
     def __init__(self, n_classes: int = 88, *, softmax: bool = False):
