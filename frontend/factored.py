@@ -114,12 +114,13 @@ class FactoredDFT(nn.Module):
         # Frames end on a multiple of R, so dropping the last time % R samples loses none.
         usable = (x.shape[-1] // radix) * radix
         # reshape, not x[:, 0]: selecting the channel would copy the audio in onnxruntime (Gather).
-        phases = x.reshape(batch, -1)[:, :usable].reshape(batch, -1, radix).transpose(1, 2)
+        # Sizes spelled out (no -1): a reshape cannot infer a dim when the batch is empty.
+        phases = x.reshape(batch, x.shape[-1])[:, :usable].reshape(batch, usable // radix, radix).transpose(1, 2)
         z = torch.nn.functional.conv1d(phases, self.phase_kernel, stride=self.hop_length // radix, groups=radix)
         frames = z.shape[-1]
         # (N, R * 2 * M, F) -> (N, 2R, M * F): the combine's rows run over (r, [re, im]) for every (j, f).
         y = torch.matmul(self.combine, z.reshape(batch, 2 * radix, taps * frames))
-        y = y.reshape(batch, 2, -1, frames)[:, :, : self.n_freq]
+        y = y.reshape(batch, 2, self.combine.shape[0] * taps // 2, frames)[:, :, : self.n_freq]
         return y.reshape(batch, 2 * self.n_freq, frames)
 
 
@@ -160,6 +161,9 @@ class AutoDFT(nn.Module):
         return torch.from_numpy(np.concatenate([real, imag])[:, None, :]).float().to(self.window.device)
 
     def _stft(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 0:
+            # MKL's FFT refuses an empty batch: transform one silent item and keep none of it.
+            return self._stft(x.new_zeros((1,) + tuple(x.shape[1:])))[:0]
         return torch.stft(x.reshape(x.shape[0], x.shape[-1]), self.n_fft, self.hop_length,
                           window=self.window.to(x.dtype), center=False, return_complex=True)
 

@@ -217,3 +217,12 @@ def test_auto_exposes_the_equivalent_direct_kernels():
     torch.testing.assert_close(auto.kernel, DirectDFT(400, 160, w).kernel)
     x = torch.randn(2, 1, 4000)
     torch.testing.assert_close(auto(x), torch.nn.functional.conv1d(x, auto.kernel, stride=160), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "factored", "auto"])
+@pytest.mark.parametrize("power", [2.0, 1.0, None])
+def test_empty_batch_gives_empty_output_of_the_right_shape(algorithm, power):
+    spec = Spectrogram(n_fft=512, hop_length=256, power=power, algorithm=algorithm)
+    out = spec(torch.zeros(0, 3, 4000))
+    expected = (0, 3, 257, spec.frames(4000)) + (() if power is not None else (2,))
+    assert tuple(out.shape) == expected
