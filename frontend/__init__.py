@@ -8,6 +8,7 @@ from audiofront.frontend import functional
 from audiofront.frontend.augment import AdditiveNoise, SpecAugment
 from audiofront.frontend.cepstral import MFCC, ComputeDeltas
 from audiofront.frontend.dft import DFT_ALGORITHMS, DirectDFT, register_dft_algorithm
+from audiofront.frontend.factored import AutoDFT, FactoredDFT
 from audiofront.frontend.filterbanks import Filterbank, MelScale, MelSpectrogram
 from audiofront.frontend.presets import PRESETS, FrontEnd, kapre_logmel, kapre_stft, preset
 from audiofront.frontend.scaling import AmplitudeToDB, FrozenNormalize, Normalize
@@ -35,6 +36,8 @@ __all__ = [
     "kapre_stft",
     "kapre_logmel",
     "DirectDFT",
+    "FactoredDFT",
+    "AutoDFT",
     "DFT_ALGORITHMS",
     "register_dft_algorithm",
 ]
