@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
-from audiofront.export import export_onnx
+from audiofront.export import assert_clean_graph, export_onnx
 from audiofront.frontend import preset
 
 
@@ -47,3 +49,29 @@ def exported_preset(tmp_path_factory):
         return cache[name]
 
     return get
+
+
+def _check_clean_and_parity(path, module, name):
+    """The graph is clean, and ORT gives torch's numbers at batch sizes and lengths export never saw."""
+    report = assert_clean_graph(path)
+    assert report.inputs["audio"] == ["batch", "time"]
+    assert "Conv" in report.op_counts
+    module.eval()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch, length in ((1, 4321), (5, 2 * 8000 + 77)):
+        x = torch.randn(batch, length, generator=torch.Generator().manual_seed(length)) * 0.1
+        got = session.run(None, {"audio": x.numpy()})[0]
+        with torch.no_grad():
+            want = module(x).numpy()
+        assert got.shape == want.shape
+        scale = max(1.0, float(np.abs(want).max()))
+        # Phase is atan2: near-zero bins can flip by 2*pi; compare on the unit circle instead.
+        if "phase" in name:
+            got, want, scale = np.exp(1j * got), np.exp(1j * want), 1.0
+        assert np.abs(got - want).max() / scale < 1e-3, name
+
+
+@pytest.fixture()
+def check_clean_and_parity():
+    """``check(path, module, name)``: the graph is clean and ORT matches torch on unseen shapes."""
+    return _check_clean_and_parity

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-import onnxruntime as ort
 import pytest
-import torch
 from onnx import TensorProto, helper
 
 from audiofront.export import assert_clean_graph, check_graph
@@ -13,28 +10,8 @@ from audiofront.errors import ExportError
 from audiofront.frontend import PRESETS
 
 
-def check_clean_and_parity(path, module, name):
-    """The graph is clean, and ORT gives torch's numbers at batch sizes and lengths export never saw."""
-    report = assert_clean_graph(path)
-    assert report.inputs["audio"] == ["batch", "time"]
-    assert "Conv" in report.op_counts
-    module.eval()
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for batch, length in ((1, 4321), (5, 2 * 8000 + 77)):
-        x = torch.randn(batch, length, generator=torch.Generator().manual_seed(length)) * 0.1
-        got = session.run(None, {"audio": x.numpy()})[0]
-        with torch.no_grad():
-            want = module(x).numpy()
-        assert got.shape == want.shape
-        scale = max(1.0, float(np.abs(want).max()))
-        # Phase is atan2: near-zero bins can flip by 2*pi; compare on the unit circle instead.
-        if "phase" in name:
-            got, want, scale = np.exp(1j * got), np.exp(1j * want), 1.0
-        assert np.abs(got - want).max() / scale < 1e-3, name
-
-
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_presets_export_clean_and_match_torch(name, exported_preset):
+def test_presets_export_clean_and_match_torch(name, exported_preset, check_clean_and_parity):
     module, path = exported_preset(name)
     check_clean_and_parity(path, module, name)
 
