@@ -20,9 +20,9 @@ from pathlib import Path
 
 import onnx
 
-from audiofront.errors import ModelFileError
+from audiofront.errors import ExportError, ModelFileError
 
-__all__ = ["atomic_write_bytes", "save_onnx", "load_onnx", "sha256_file", "sha256_bytes"]
+__all__ = ["atomic_write_bytes", "save_onnx", "check_and_save", "load_onnx", "sha256_file", "sha256_bytes"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -53,6 +53,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
     """Serialise ``model`` (under 2 GB) to ``path`` atomically."""
     return atomic_write_bytes(path, model.SerializeToString())
+
+
+def check_and_save(model: onnx.ModelProto, path: str | os.PathLike, *, what: str) -> Path:
+    """Run ``onnx.checker`` (full check), then :func:`save_onnx`; either failure is one :class:`ExportError`.
+
+    ``what`` names the graph in the message ("the fp16 variant of x.onnx"). Nothing is written
+    when the check fails.
+    """
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:
+        raise ExportError(f"{what} fails onnx.checker: {exc}") from exc
+    try:
+        return save_onnx(model, path)
+    except OSError as exc:
+        raise ExportError(f"cannot write {str(path)!r}: {exc}") from exc
 
 
 def sha256_bytes(data: bytes) -> str:

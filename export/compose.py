@@ -35,7 +35,7 @@ from onnx import TensorProto, helper
 
 from audiofront import __version__
 from audiofront.errors import ConfigError, ExportError, ModelFileError
-from audiofront.export.artifacts import load_onnx, save_onnx
+from audiofront.export.artifacts import check_and_save, load_onnx
 from audiofront.export.hygiene import DEFAULT_DOMAINS, value_dims
 from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
 
@@ -318,11 +318,4 @@ def prepend(
         "audiofront.output": output,
     })
     write_metadata(merged, meta, replace=True)
-    try:
-        onnx.checker.check_model(merged, full_check=True)
-    except Exception as exc:
-        raise ExportError(f"composed graph of {fe_name} and {cls_name} fails onnx.checker: {exc}") from exc
-    try:
-        return save_onnx(merged, out)
-    except OSError as exc:
-        raise ExportError(f"cannot write {str(out)!r}: {exc}") from exc
+    return check_and_save(merged, out, what=f"composed graph of {fe_name} and {cls_name}")

@@ -29,7 +29,7 @@ import onnx.compose
 import onnx.utils
 
 from audiofront.errors import BackendUnavailable, ConfigError, ExportError
-from audiofront.export.artifacts import load_onnx, save_onnx
+from audiofront.export.artifacts import check_and_save, load_onnx
 from audiofront.export.metadata import read_metadata, write_metadata
 
 __all__ = ["to_fp16", "compare_fp16"]
@@ -85,11 +85,7 @@ def to_fp16(pipeline, out: str | os.PathLike) -> Path:
     merged.graph.name = model.graph.name
     merged.producer_name, merged.producer_version = model.producer_name, model.producer_version
     write_metadata(merged, {**meta, "audiofront.precision": "fp16-classifier"}, replace=True)
-    try:
-        onnx.checker.check_model(merged, full_check=True)
-    except Exception as exc:
-        raise ExportError(f"the fp16 variant of {name} fails onnx.checker: {exc}") from exc
-    return save_onnx(merged, out)
+    return check_and_save(merged, out, what=f"the fp16 variant of {name}")
 
 
 def compare_fp16(fp32_model, fp16_model, audio: np.ndarray) -> dict[str, float]:

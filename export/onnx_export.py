@@ -31,7 +31,7 @@ from torch import nn
 
 from audiofront import __version__
 from audiofront.errors import ConfigError, ExportError, InputError
-from audiofront.export.artifacts import save_onnx
+from audiofront.export.artifacts import check_and_save
 from audiofront.export.metadata import frames_formula, read_metadata, write_metadata
 from audiofront.frontend.filterbanks import MelScale, MelSpectrogram
 from audiofront.frontend.stft import Spectrogram
@@ -246,11 +246,4 @@ def export_onnx(
     model.producer_name, model.producer_version = "audiofront", __version__
     model.doc_string = f"audiofront front-end {getattr(module, 'name', type(module).__name__)}"
     write_metadata(model, meta, replace=True)
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except Exception as exc:
-        raise ExportError(f"cannot export to {str(path)!r}: onnx.checker rejects the graph: {exc}") from exc
-    try:
-        return save_onnx(model, path)
-    except OSError as exc:
-        raise ExportError(f"cannot write {str(path)!r}: {exc}") from exc
+    return check_and_save(model, path, what=f"the graph exported for {str(path)!r}")
