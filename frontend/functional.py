@@ -54,11 +54,17 @@ def _positive_int(name: str, value, minimum: int = 1) -> int:
 def get_window(window, win_length: int) -> np.ndarray:
     """A periodic ("fftbins") analysis window of ``win_length`` samples, float64.
 
-    ``window`` is one of :data:`WINDOWS` or an array/tensor of length ``win_length``.
-    Periodic windows are what ``scipy.signal.get_window(..., fftbins=True)`` (librosa) and
-    ``torch.hann_window(periodic=True)`` (torchaudio) give.
+    ``window`` is one of :data:`WINDOWS`, an array/tensor of length ``win_length``, or a
+    torchaudio-style ``window_fn`` (a callable such as ``torch.hann_window``, called with
+    ``win_length``). Periodic windows are what ``scipy.signal.get_window(..., fftbins=True)``
+    (librosa) and ``torch.hann_window(periodic=True)`` (torchaudio) give.
     """
     win_length = _positive_int("win_length", win_length)
+    if callable(window) and not isinstance(window, (torch.Tensor, np.ndarray)):
+        try:
+            window = window(win_length)
+        except Exception as exc:
+            raise ConfigError(f"window: calling {getattr(window, '__name__', window)!r}({win_length}) failed: {exc}") from exc
     if isinstance(window, (torch.Tensor, np.ndarray, list, tuple)):
         w = np.asarray(window.detach().cpu() if isinstance(window, torch.Tensor) else window, dtype=np.float64)
         if w.ndim != 1 or w.shape[0] != win_length:
@@ -67,7 +73,7 @@ def get_window(window, win_length: int) -> np.ndarray:
             raise ConfigError("window must be finite")
         return w
     if not isinstance(window, str):
-        raise ConfigError(f"window must be a name in {WINDOWS} or a 1-D tensor, got {type(window).__name__}")
+        raise ConfigError(f"window must be a name in {WINDOWS}, a 1-D tensor or a window function, got {type(window).__name__}")
     name = _WINDOW_ALIASES.get(window.lower(), window.lower())
     if name not in WINDOWS:
         raise ConfigError(f"window must be one of {WINDOWS} or a tensor, got {window!r}")

@@ -291,3 +291,14 @@ def test_other_float_inputs_compute_in_the_module_dtype(dtype):
     torch.testing.assert_close(deltas(spec[..., 0].to(dtype)), deltas(spec[..., 0].to(dtype).float()), rtol=0, atol=0)
     # A module cast to float64 computes in float64.
     assert Spectrogram(n_fft=128).double()(x).dtype == torch.float64
+
+
+@pytest.mark.parametrize("window_fn, name", [(torch.hann_window, "hann"), (torch.hamming_window, "hamming"),
+                                             (torch.blackman_window, "blackman")])
+def test_torchaudio_window_functions_are_accepted(window_fn, name):
+    x = torch.from_numpy(waveform(3000, seed=7)).float()
+    by_fn = Spectrogram(n_fft=256, win_length=200, hop_length=64, window=window_fn, power=None, algorithm="direct")(x)
+    ref = librosa.stft(waveform(3000, seed=7).astype(np.float64), n_fft=256, win_length=200, hop_length=64,
+                       window=name, pad_mode="reflect")
+    got = by_fn[..., 0].double().numpy() + 1j * by_fn[..., 1].double().numpy()
+    assert rel_l2(got, ref) < TOLERANCE
