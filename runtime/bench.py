@@ -175,7 +175,9 @@ def _torchaudio_way(square: str, device: str = "cpu"):
     return logmel
 
 
-def _librosa_contender() -> Contender:
+def _librosa_contender() -> Contender | None:
+    if importlib.util.find_spec("librosa") is None:
+        return None
     import librosa
 
     def logmel(audio):
@@ -243,13 +245,12 @@ def build_contenders(cfg: LatencyConfig, workdir: Path, notes: list[str]) -> lis
             _torch_contender("torch.stft + abs()**2 + mel (torchaudio's way)", _torchaudio_way("abs"), "torch-cpu",
                              "frontend", "peer"),
             _torch_contender("torch.stft + re*re+im*im + mel", _torchaudio_way("mul"), "torch-cpu", "frontend", "peer"),
-            _librosa_contender(),
         ]
-        nn_audio = _nnaudio_contender()
-        if nn_audio is None:
-            notes.append("nnAudio: not installed (pip install nnAudio, the 'bench' extra)")
-        else:
-            contenders.append(nn_audio)
+        for name, peer in (("librosa", _librosa_contender()), ("nnAudio", _nnaudio_contender())):
+            if peer is None:
+                notes.append(f"{name}: not installed (pip install 'audiofront[bench]')")
+            else:
+                contenders.append(peer)
     if "pipeline" in cfg.tasks:
         paths["pipeline"] = _export(_Pipeline.build("factored"), workdir / "pipeline_factored.onnx")
         contenders += [

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -154,7 +155,9 @@ def _run(args, results: dict, workdir: str, progress: bool) -> None:
                 print(f"### Workload W again with GLIBC_TUNABLES={TUNED_MALLOC} (fresh process)\n")
                 print(report.workload_table(tuned["workload"]) + "\n")
                 print(_target_line(tuned["target"]) + "\n")
-        if args.plot:
+        if args.plot and importlib.util.find_spec("matplotlib") is None:
+            print("plot: not written, matplotlib is not installed (pip install 'audiofront[bench]')")
+        elif args.plot:
             path = report.plot_latency(rows, args.plot, title=f"log-mel front-end, {cfg.threads} threads")
             print(f"plot: {path}")
 
