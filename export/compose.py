@@ -11,6 +11,10 @@ the classifier input's axes with the front-end's words plus ``1`` for an added a
 - ``"batch,frames,bins"`` / ``"batch,1,frames,bins"`` / ``"batch,frames,bins,1"``: time first;
 - with a ``(batch, channels, time)`` front-end, ``channels`` appears too, e.g. ``"batch,channels,bins,frames"``.
 
+Other spellings mean the same (:func:`canonical_layout`): ``"(batch, 1, n_mels, frames)"``
+(``n_mels``/``freq`` for bins, ``time`` for frames, brackets and spaces ignored), ``"NCHW"``
+(= ``"batch,1,bins,frames"``) and ``"NHWC"``.
+
 ``layout="auto"`` picks the first of these whose fixed sizes fit the classifier's input and
 that puts the front-end's bins on an axis the classifier fixes to that size.
 A classifier with a fixed number of frames fixes ``clip_samples`` (the audio it takes).
@@ -39,7 +43,7 @@ from audiofront.export.artifacts import check_and_save, load_onnx
 from audiofront.export.hygiene import DEFAULT_DOMAINS, value_dims
 from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
 
-__all__ = ["prepend", "LAYOUTS", "layout_shape"]
+__all__ = ["prepend", "LAYOUTS", "layout_shape", "canonical_layout"]
 
 LAYOUTS = (
     "batch,bins,frames",
@@ -49,6 +53,12 @@ LAYOUTS = (
     "batch,1,frames,bins",
     "batch,frames,bins,1",
 )
+
+# Other spellings users write for the same axes, and the image-style shorthands.
+_AXIS_ALIASES = {"n_mels": "bins", "mels": "bins", "mel": "bins", "n_bins": "bins", "freq": "bins", "frequency": "bins",
+                 "n_freq": "bins", "f": "bins", "time": "frames", "n_frames": "frames", "t": "frames", "n": "batch",
+                 "b": "batch", "c": "channels", "channel": "channels"}
+_SHORTHANDS = {"nchw": "batch,1,bins,frames", "nhwc": "batch,bins,frames,1", "ncw": "batch,bins,frames"}
 
 _CLASSIFIER_PREFIX = "classifier/"
 _ADAPTER_PREFIX = "layout/"
@@ -60,6 +70,17 @@ def _opset(model: onnx.ModelProto) -> int:
 
 def _fmt(dims) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+
+
+def canonical_layout(layout: str) -> str:
+    """``"(batch, 1, n_mels, frames)"`` -> ``"batch,1,bins,frames"``; ``"NCHW"`` (H = bins, W = frames) too."""
+    if not isinstance(layout, str) or not layout.strip():
+        raise ConfigError(f"layout must be 'auto', one of {LAYOUTS} or a similar axis list, got {layout!r}")
+    text = layout.strip().lower()
+    if text in ("auto", *_SHORTHANDS):
+        return _SHORTHANDS.get(text, text)
+    tokens = [t.strip() for t in text.strip("()[] ").split(",")]
+    return ",".join(_AXIS_ALIASES.get(t, t) for t in tokens)
 
 
 def layout_shape(source_tokens: list[str], source_dims: list, layout: str) -> list:
@@ -223,6 +244,7 @@ def prepend(
             f"gives {TensorProto.DataType.Name(fe_out.type.tensor_type.elem_type)} {_fmt(fe_dims)}"
         )
 
+    layout = canonical_layout(layout)
     if layout == "auto":
         if "channels" in source_tokens:
             candidates = [fe_info["output_layout"], "batch,channels,frames,bins", "batch,bins,frames,channels"]

@@ -151,3 +151,22 @@ def test_multichannel_front_end_feeds_a_multichannel_classifier(tmp_path):
     with torch.no_grad():
         want = net(fe(audio)).numpy()
     np.testing.assert_allclose(run(out, audio), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("spelling", ["(batch, 1, n_mels, frames)", "NCHW", "batch, 1, freq, time", "batch,1,bins,frames"])
+def test_layout_spellings_mean_the_same(spelling):
+    from audiofront.export.compose import canonical_layout
+
+    assert canonical_layout(spelling) == "batch,1,bins,frames"
+
+
+def test_layout_spelling_is_used_by_prepend(logmel, logmel_onnx, tmp_path):
+    torch.manual_seed(2)
+    net = KapreConvNet(n_classes=3, width=8).eval()
+    cls = export_classifier(net, tmp_path / "cnn96.onnx", torch.randn(1, 1, 96, 70), {"spec": {0: "n", 3: "t"}})
+    out = prepend(logmel_onnx, cls, tmp_path / "pipe.onnx", layout="(batch, 1, n_mels, frames)")
+    assert read_metadata(out)["audiofront.feature_layout"] == "batch,1,bins,frames"
+    audio = torch.randn(2, 16000) * 0.1
+    with torch.no_grad():
+        want = net(logmel(audio).unsqueeze(1)).numpy()
+    np.testing.assert_allclose(run(out, audio), want, rtol=1e-4, atol=1e-5)
