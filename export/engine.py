@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from audiofront import __version__
-from audiofront.errors import BackendUnavailable, ConfigError, ExportError
+from audiofront.errors import BackendUnavailable, ConfigError, ExportError, ModelFileError
 from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_bytes
 from audiofront.export.hygiene import value_dims
 from audiofront.export.metadata import decode_metadata, read_metadata
@@ -53,15 +53,24 @@ PRECISIONS = ("fp32", "fp16")
 _AXES = ("batch", "time")
 
 
-def import_tensorrt():
-    """``import tensorrt``, or :class:`BackendUnavailable` with what to do."""
+def import_tensorrt(min_major: int = 0):
+    """``import tensorrt``, or :class:`BackendUnavailable` saying why it is not usable.
+
+    ``min_major``: the oldest TensorRT major version the caller's API needs (the runner's tensor
+    API needs 10; engine building also takes older ones).
+    """
     try:
         import tensorrt
     except ImportError:
         raise BackendUnavailable(
-            "TensorRT is not installed: install NVIDIA TensorRT's Python package (pip install tensorrt on a CUDA "
-            "machine) to build engines; ONNX export and check_tensorrt work without it"
+            "TensorRT is not installed (Python package 'tensorrt', which needs an NVIDIA GPU and the TensorRT "
+            "libraries); ONNX export and check_tensorrt work without it"
         ) from None
+    except Exception as exc:  # a broken install: libnvinfer missing or the wrong CUDA
+        raise BackendUnavailable(f"import tensorrt failed: {type(exc).__name__}: {exc}") from None
+    version = getattr(tensorrt, "__version__", "0")
+    if int(version.split(".")[0] or 0) < min_major:
+        raise BackendUnavailable(f"TensorRT {version} is too old: this needs TensorRT {min_major} or newer")
     return tensorrt
 
 
@@ -140,13 +149,27 @@ def sidecar_path(engine: str | os.PathLike) -> Path:
     return Path(os.fspath(engine) + ".json")
 
 
-def read_sidecar(engine: str | os.PathLike) -> dict[str, str]:
-    """The sidecar dict of an engine, or ``{}`` when it is missing or unreadable."""
-    try:
-        data = json.loads(sidecar_path(engine).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+def read_sidecar(engine: str | os.PathLike, *, required: bool = False) -> dict[str, str]:
+    """The sidecar's key/value dict (a JSON object of strings).
+
+    A missing or malformed sidecar gives ``{}`` (a cache miss), or with ``required=True`` a
+    :class:`ModelFileError` naming the file and what is wrong.
+    """
+    side = sidecar_path(engine)
+    if not side.is_file():
+        problem = f"engine {str(engine)!r} has no sidecar {str(side)!r} (audiofront.export.build_engine writes one)"
+    else:
+        try:
+            data = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problem = f"sidecar {str(side)!r} is not readable JSON: {exc}"
+        else:
+            if isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+                return data
+            problem = f"sidecar {str(side)!r} must hold a JSON object of string keys and string values"
+    if required:
+        raise ModelFileError(problem)
+    return {}
 
 
 def write_engine(engine: str | os.PathLike, data: bytes, sidecar: Mapping[str, str]) -> Path:

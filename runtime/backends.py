@@ -150,10 +150,10 @@ def _probe_ort_tensorrt() -> tuple[bool, str]:
 def _probe_tensorrt() -> tuple[bool, str]:
     if importlib.util.find_spec("tensorrt") is None:
         return False, "TensorRT is not installed (Python package 'tensorrt' with the TensorRT libraries; needs an NVIDIA GPU)"
-    from audiofront.runtime.tensorrt_runner import import_tensorrt
+    from audiofront.export.engine import import_tensorrt
 
     try:
-        trt = import_tensorrt()
+        trt = import_tensorrt(min_major=10)
     except BackendUnavailable as exc:
         return False, str(exc)
     ok, why = _torch_cuda()

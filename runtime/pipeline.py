@@ -223,11 +223,11 @@ class Pipeline:
         path = Path(path)
         source = str(path)
         if path.suffix.lower() == ".engine":
-            from audiofront.runtime.tensorrt_runner import read_sidecar
+            from audiofront.export.engine import read_sidecar
 
             if not path.is_file():
                 raise ModelFileError(f"engine file {source!r} does not exist or is not a file")
-            info, kind = pipeline_info(read_sidecar(path), f"engine sidecar of {source!r}"), "engine"
+            info, kind = pipeline_info(read_sidecar(path, required=True), f"engine sidecar of {source!r}"), "engine"
         else:
             from audiofront.export.metadata import read_metadata
 

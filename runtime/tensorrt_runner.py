@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -27,48 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from audiofront.errors import BackendUnavailable, InputError, ModelFileError
+from audiofront.export.engine import import_tensorrt, read_sidecar, sidecar_path
 from audiofront.runtime.runner import Runner, RunnerError, TensorSpec
 
-__all__ = ["TensorRTRunner", "import_tensorrt", "sidecar_path", "read_sidecar"]
-
-
-def import_tensorrt():
-    """``import tensorrt``, or :class:`BackendUnavailable` saying why it is not usable."""
-    try:
-        import tensorrt
-    except ImportError as exc:
-        raise BackendUnavailable(
-            "TensorRT is not installed (Python package 'tensorrt', which needs an NVIDIA GPU and the TensorRT "
-            f"libraries): {exc}"
-        ) from None
-    except Exception as exc:  # a broken install: libnvinfer missing or the wrong CUDA
-        raise BackendUnavailable(f"import tensorrt failed: {type(exc).__name__}: {exc}") from None
-    version = getattr(tensorrt, "__version__", "0")
-    if int(version.split(".")[0] or 0) < 10:
-        raise BackendUnavailable(f"TensorRT {version} is too old: TensorRTRunner uses the TensorRT 10 tensor API")
-    return tensorrt
-
-
-def sidecar_path(engine_path: str | os.PathLike) -> Path:
-    """``X.engine`` -> ``X.engine.json``."""
-    path = Path(engine_path)
-    return path.with_name(path.name + ".json")
-
-
-def read_sidecar(engine_path: str | os.PathLike) -> dict[str, str]:
-    """The sidecar's key/value dict; :class:`ModelFileError` when it is missing or not a JSON object of strings."""
-    side = sidecar_path(engine_path)
-    if not side.is_file():
-        raise ModelFileError(
-            f"engine {str(engine_path)!r} has no sidecar {str(side)!r} (audiofront.export.build_engine writes one)"
-        )
-    try:
-        data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"sidecar {str(side)!r} is not readable JSON: {exc}") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise ModelFileError(f"sidecar {str(side)!r} must hold a JSON object of string keys and string values")
-    return data
+__all__ = ["TensorRTRunner"]
 
 
 class TensorRTRunner(Runner):
@@ -96,7 +57,7 @@ class TensorRTRunner(Runner):
         self._lock = threading.Lock()
 
     def _activate(self):
-        trt = import_tensorrt()
+        trt = import_tensorrt(min_major=10)
         import torch
 
         if not torch.cuda.is_available():
@@ -106,7 +67,7 @@ class TensorRTRunner(Runner):
         if not self.engine_path.is_file():
             raise ModelFileError(f"engine file {str(self.engine_path)!r} does not exist or is not a file")
         if sidecar_path(self.engine_path).is_file():
-            self.metadata = read_sidecar(self.engine_path)
+            self.metadata = read_sidecar(self.engine_path, required=True)
         self._device = torch.device("cuda", self.device_index)
         torch.cuda.set_device(self._device)
         self._trt = trt
