@@ -23,7 +23,6 @@ from torch import nn
 
 from audiofront.errors import ConfigError
 from audiofront.frontend.dft import DirectDFT
-from audiofront.frontend.functional import dft_kernels
 from audiofront.frontend.inputs import is_tracing
 
 __all__ = ["FactoredDFT", "AutoDFT", "factored_radix", "make_factored_dft"]
@@ -153,12 +152,6 @@ class AutoDFT(nn.Module):
         self.n_freq = n_fft // 2 + 1
         self.graph = make_factored_dft(n_fft, hop_length, window)
         self.register_buffer("window", torch.from_numpy(np.asarray(window, dtype=np.float64)).float())
-
-    @property
-    def kernel(self) -> torch.Tensor:
-        """The ``(2 * n_freq, 1, n_fft)`` kernels of the equivalent :class:`DirectDFT` (computed on access)."""
-        real, imag = dft_kernels(self.n_fft, self.window.double().cpu().numpy())
-        return torch.from_numpy(np.concatenate([real, imag])[:, None, :]).float().to(self.window.device)
 
     def _stft(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] == 0:

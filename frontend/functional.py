@@ -31,6 +31,7 @@ __all__ = [
     "mel_filterbank",
     "log_filterbank",
     "linear_filterbank",
+    "note_filterbank",
     "random_filterbank",
     "create_dct",
     "delta_kernel",
@@ -279,6 +280,58 @@ def linear_filterbank(
     weights = _triangles(_bin_frequencies(sample_rate, n_fft), edges)
     _warn_empty(weights, "linear_filterbank")
     return weights
+
+
+def note_filterbank(
+    *,
+    sample_rate: float,
+    n_fft: int,
+    f_min: float,
+    f_max: float,
+    bins_per_octave: int = 12,
+    f_ref: float = 440.0,
+) -> np.ndarray:
+    """Triangles one FFT bin apart at the bottom, one per note above: ``(n_fft // 2 + 1, n_bins)`` float64.
+
+    Centres step by one bin, ``f_min + i * sample_rate / n_fft``, while that is finer than the
+    note grid (below the crossover ``df / (2 ** (1 / bins_per_octave) - 1)``, where a note step
+    gets wider than a bin ``df``) and up to ``f_max``; above, they lie on the equal-tempered
+    grid ``f_ref * 2 ** (k / bins_per_octave)``, from the first note at least one bin above the
+    last linear centre up to the last note <= ``f_max``. Each triangle has peak 1 and reaches
+    zero at its neighbours' centres (the lowest at ``max(f_min - df, 0)``, the highest at the
+    next note). Low notes are resolved as far as the FFT allows; every note above the
+    crossover has its own filter centred on it (the piano model's filterbank). No filter is
+    ever empty: the bin-spaced triangles are two bins wide, the note-spaced ones wider.
+
+    The idea of the "logarithmic filterbank with unique filters" of Böck & Schedl, "Polyphonic
+    piano note transcription with recurrent neural networks", ICASSP 2012 (madmom's
+    ``LogarithmicFilterbank``), which quantises log-spaced centres to FFT bins and drops the
+    duplicates; here the bottom part is exactly one bin apart and the notes are not quantised.
+    Bin frequencies are ``k * sample_rate / n_fft`` (right for odd ``n_fft`` too).
+
+    Example::
+
+        >>> note_filterbank(sample_rate=16000, n_fft=2048, f_min=23.0, f_max=7600.0).shape
+        (1025, 84)
+    """
+    sample_rate, n_fft, f_min, f_max = _check_band(sample_rate, n_fft, f_min, f_max)
+    if not f_min > 0.0:
+        raise ConfigError(f"f_min must be > 0 (the bottom filters step up from it), got {f_min!r}")
+    bins_per_octave = _positive_int("bins_per_octave", bins_per_octave)
+    if isinstance(f_ref, bool) or not isinstance(f_ref, (int, float)) or not 0.0 < f_ref < math.inf:
+        raise ConfigError(f"f_ref must be a positive finite frequency in Hz, got {f_ref!r}")
+    df = sample_rate / n_fft
+    crossover = df / (2.0 ** (1.0 / bins_per_octave) - 1.0)
+    # At least f_min itself; more while below the crossover and within f_max.
+    n_linear = max(1, math.ceil((crossover - f_min) / df))
+    linear = f_min + df * np.arange(n_linear)
+    linear = linear[linear <= f_max]
+    k0 = int(np.ceil(bins_per_octave * np.log2((linear[-1] + df) / f_ref)))
+    k1 = int(np.floor(bins_per_octave * np.log2(f_max / f_ref)))
+    # Notes k0..k1 are centres; the next note (k1 + 1, or k0 when none fits) is the top edge.
+    notes = f_ref * 2.0 ** (np.arange(k0, max(k0, k1 + 1) + 1) / bins_per_octave)
+    edges = np.concatenate([[max(linear[0] - df, 0.0)], linear, notes])
+    return _triangles(_bin_frequencies(sample_rate, n_fft), edges)
 
 
 def random_filterbank(*, n_freq: int, n_bins: int, seed: int = 0) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The shipped piano-note model: 88 classes (A0..C8), mono audio at 16 kHz, one-second clips.
 
 Front-end (rebuilt from the config stored beside the weights, so only the classifier's weights
-ship): power STFT (n_fft 2048, hop 256, centred), a note-aligned filterbank (:func:`piano_filterbank`:
+ship): power STFT (n_fft 2048, hop 256, centred), a note-aligned filterbank
+(:func:`audiofront.frontend.functional.note_filterbank`, also named :data:`piano_filterbank` here:
 one triangle per FFT bin at the bottom, one per semitone above ~131 Hz), dB with an 80 dB floor,
 per-item normalisation. Classifier: :class:`PianoClassifier`, the Kapre paper's convnet.
 
@@ -21,13 +22,13 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from audiofront import __version__
 from audiofront.errors import ConfigError, ExportError, ModelFileError
 from audiofront.frontend import AmplitudeToDB, Filterbank, FrontEnd, Normalize, Spectrogram
+from audiofront.frontend.functional import note_filterbank
 from audiofront.models.convnet import KapreConvNet
 from audiofront.models.notes import PIANO_LABELS
 
@@ -64,36 +65,15 @@ DEFAULT_CONFIG: dict = {
 }
 
 
-def piano_filterbank(*, sample_rate: int, n_fft: int, f_min: float, f_max: float, bins_per_octave: int = 12,
-                     f_ref: float = 440.0) -> np.ndarray:
-    """Triangular filters ``(n_fft // 2 + 1, n_bins)`` float64: linear at the bottom, log above.
-
-    Centres step by one FFT bin (``sample_rate / n_fft``) from ``f_min`` while that is finer than
-    ``bins_per_octave``; above the crossover they lie on the equal-tempered grid
-    ``f_ref * 2 ** (k / bins_per_octave)`` up to ``f_max``. A triangle reaches zero at its
-    neighbours' centres. Low notes are thus resolved as far as the FFT allows, and every note
-    above the crossover has its own filter centred on it.
-    """
-    df = sample_rate / n_fft
-    if not (0.0 < f_min < f_max <= sample_rate / 2.0):
-        raise ConfigError(f"need 0 < f_min < f_max <= sample_rate/2 = {sample_rate / 2:g}, got f_min={f_min}, f_max={f_max}")
-    crossover = df / (2.0 ** (1.0 / bins_per_octave) - 1.0)
-    linear = np.arange(f_min, max(crossover, f_min + df / 2), df)
-    k0 = int(np.ceil(bins_per_octave * np.log2((linear[-1] + df) / f_ref)))
-    k1 = int(np.floor(bins_per_octave * np.log2(f_max / f_ref)))
-    log = f_ref * 2.0 ** (np.arange(k0, k1 + 2) / bins_per_octave)
-    edges = np.concatenate([[max(linear[0] - df, 0.0)], linear, log])
-    fft_freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    lower = (fft_freqs[:, None] - edges[None, :-2]) / np.diff(edges)[None, :-1]
-    upper = (edges[None, 2:] - fft_freqs[:, None]) / np.diff(edges)[None, 1:]
-    return np.maximum(0.0, np.minimum(lower, upper))
+# The model's name for its filterbank; the math lives in the front-end's functional module.
+piano_filterbank = note_filterbank
 
 
 def build_frontend(config: dict | None = None) -> FrontEnd:
     """The front-end ``(batch, time) -> (batch, n_bins, frames)`` that ``config`` describes."""
     c = DEFAULT_CONFIG if config is None else config
     try:
-        fb = piano_filterbank(sample_rate=c["sample_rate"], n_fft=c["n_fft"], **c["filterbank"])
+        fb = note_filterbank(sample_rate=c["sample_rate"], n_fft=c["n_fft"], **c["filterbank"])
         return FrontEnd(
             Spectrogram(n_fft=c["n_fft"], hop_length=c["hop_length"], power=2.0),
             Filterbank(fb),

@@ -25,40 +25,13 @@ import torch
 from torch import nn
 
 from audiofront.errors import ConfigError
-from audiofront.frontend import FrontEnd, Spectrogram
 from audiofront.models.piano import DEFAULT_CONFIG, WEIGHTS_NAME, build_classifier, build_frontend, export_pipeline
 from audiofront.models.synth import random_notes
 from audiofront.models.notes import MIDI_LOW
 
-__all__ = ["TRAIN_STREAM", "train", "fast_frontend", "batch_for_step"]
+__all__ = ["TRAIN_STREAM", "train", "batch_for_step"]
 
 TRAIN_STREAM = 0
-
-
-class _RfftDFT(nn.Module):
-    """Same numbers as the front-end's ``DirectDFT`` (``(N, 1, time) -> (N, 2 * n_freq, frames)``)
-    by framing + ``torch.fft.rfft``, far cheaper than the 2048-tap convolution; used for training only."""
-
-    def __init__(self, kernel: torch.Tensor, n_fft: int, hop_length: int):
-        super().__init__()
-        n_freq = n_fft // 2 + 1
-        # The DirectDFT's bin-0 real kernel is the window itself (cos 0 = 1).
-        self.register_buffer("window", kernel[0, 0].detach().clone())
-        self.n_fft, self.hop_length, self.n_freq = n_fft, hop_length, n_freq
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        frames = x[:, 0].unfold(-1, self.n_fft, self.hop_length) * self.window
-        spec = torch.fft.rfft(frames, dim=-1)
-        return torch.cat([spec.real, spec.imag], dim=-1).transpose(1, 2)
-
-
-def fast_frontend(frontend: FrontEnd) -> FrontEnd:
-    """A copy of ``frontend`` whose STFT uses an FFT (same outputs to float32 rounding)."""
-    fast = copy.deepcopy(frontend)
-    for module in fast.modules():
-        if isinstance(module, Spectrogram):
-            module.dft = _RfftDFT(module.dft.kernel, module.n_fft, module.hop_length)
-    return fast
 
 
 def batch_for_step(step: int, *, batch: int, seed: int, config: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -109,8 +82,9 @@ def train(*, steps: int = 3000, batch: int = 64, seed: int = 0, lr: float = 3e-3
 def _run(*, steps, batch, seed, lr, out, export, progress, config) -> dict:
     torch.manual_seed(seed)
 
+    # The model's own front-end: its Spectrogram ("auto") runs torch.stft in eager mode, the same
+    # numbers bit for bit as the framing + rfft that made the shipped weights (docs/models.md).
     frontend = build_frontend(config).eval()
-    features = fast_frontend(frontend).eval()
     classifier = build_classifier(config)
     optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
@@ -127,7 +101,7 @@ def _run(*, steps, batch, seed, lr, out, export, progress, config) -> dict:
     for step in bar:
         audio, target = batch_for_step(step, batch=batch, seed=seed, config=config)
         with torch.no_grad():
-            x = features(torch.from_numpy(audio))
+            x = frontend(torch.from_numpy(audio))
         logits = classifier(x)
         target_t = torch.from_numpy(target)
         loss = loss_fn(logits, target_t)

@@ -16,7 +16,7 @@ from audiofront.errors import ConfigError
 from audiofront.frontend import Filterbank, MelScale, MelSpectrogram, Spectrogram, functional
 from audiofront.frontend.blocksparse import band_blocks, block_project
 from audiofront.frontend.dft import DirectDFT
-from audiofront.frontend.factored import AutoDFT, FactoredDFT, factored_radix
+from audiofront.frontend.factored import FactoredDFT, factored_radix
 from tests.frontend.references import (
     TOLERANCE,
     WINDOW_KINDS,
@@ -209,14 +209,6 @@ def test_mel_scale_is_block_sparse_and_reloads_weights():
     mel.load_state_dict(dense.state_dict())  # weights with no band: the blocks must follow
     x = torch.rand(1, 257, 4100)  # over a million elements: the block route, also in eager mode
     torch.testing.assert_close(mel(x), dense.fb.t() @ x)
-
-
-def test_auto_exposes_the_equivalent_direct_kernels():
-    w = functional.get_window("hamming", 400)
-    auto = AutoDFT(400, 160, w)
-    torch.testing.assert_close(auto.kernel, DirectDFT(400, 160, w).kernel)
-    x = torch.randn(2, 1, 4000)
-    torch.testing.assert_close(auto(x), torch.nn.functional.conv1d(x, auto.kernel, stride=160), rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("algorithm", ["direct", "factored", "auto"])

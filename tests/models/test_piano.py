@@ -44,16 +44,29 @@ def test_shipped_files_are_small_and_self_describing():
     torch.testing.assert_close(rebuilt(x), frontend(x))
 
 
-def test_filterbank_puts_one_filter_on_each_upper_note():
-    fb = piano_filterbank(sample_rate=16000, n_fft=2048, f_min=23.0, f_max=7600.0)
-    assert fb.shape == (1025, 84) and (fb.max(axis=0) > 0).all()
-    fft_freqs = np.linspace(0, 8000, 1025)
-    centres = fft_freqs[np.argmax(fb, axis=0)]
-    # Above the crossover every centre is an equal-tempered note (to the FFT's 7.8 Hz grid).
-    upper = centres[centres > 300]
-    semitones = 12 * np.log2(upper / 440.0)
-    assert np.abs(semitones - np.round(semitones)).max() < 0.25
-    assert np.all(np.diff(centres) > 0)
+def _old_piano_filterbank(sample_rate, n_fft, f_min, f_max, bins_per_octave, f_ref):
+    """The formula the shipped weights were trained with (models/piano.py before it moved to
+    functional.note_filterbank), kept verbatim: linspace bin frequencies, its own triangles."""
+    df = sample_rate / n_fft
+    crossover = df / (2.0 ** (1.0 / bins_per_octave) - 1.0)
+    linear = np.arange(f_min, max(crossover, f_min + df / 2), df)
+    k0 = int(np.ceil(bins_per_octave * np.log2((linear[-1] + df) / f_ref)))
+    k1 = int(np.floor(bins_per_octave * np.log2(f_max / f_ref)))
+    log = f_ref * 2.0 ** (np.arange(k0, k1 + 2) / bins_per_octave)
+    edges = np.concatenate([[max(linear[0] - df, 0.0)], linear, log])
+    fft_freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    lower = (fft_freqs[:, None] - edges[None, :-2]) / np.diff(edges)[None, :-1]
+    upper = (edges[None, 2:] - fft_freqs[:, None]) / np.diff(edges)[None, 1:]
+    return np.maximum(0.0, np.minimum(lower, upper))
+
+
+def test_model_gets_the_filterbank_it_was_trained_with_bit_for_bit():
+    config = json.loads((WEIGHTS_DIR / "piano.json").read_text())["config"]
+    old = _old_piano_filterbank(config["sample_rate"], config["n_fft"], **config["filterbank"])
+    new = piano_filterbank(sample_rate=config["sample_rate"], n_fft=config["n_fft"], **config["filterbank"])
+    assert new.shape == old.shape == (1025, 84)
+    np.testing.assert_array_equal(new, old)
+    assert torch.equal(build_frontend(config)[1].fb, torch.from_numpy(old).float())
 
 
 def test_classifies_fresh_synthetic_notes():
