@@ -14,9 +14,9 @@ Input dims are fixed to ``clip_samples``: Triton's dynamic batcher only joins re
 shape, and the model takes windows of that length; clients window long audio themselves (see
 docs/serving.md). The batch dimension is implicit (``max_batch_size`` > 0).
 
-Example::
+Example (``pipeline_onnx`` is a prepended pipeline ONNX with audiofront metadata)::
 
-    >>> paths = write_model_repository("piano.onnx", "repo", name="piano", max_batch=16)
+    >>> paths = write_model_repository(pipeline_onnx, tmp_path / "repo", name="piano", max_batch=16)
     >>> validate_config(paths[0].read_text()).max_batch_size
     16
 """
