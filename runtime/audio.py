@@ -172,18 +172,26 @@ class _ReadGuard:
             self.error = exc
 
     def readinto(self, buffer) -> int:
-        try:
-            if hasattr(self._file, "readinto"):
-                n = self._file.readinto(buffer) or 0
-            else:
-                data = self._file.read(len(buffer))
-                n = len(data)
-                buffer[:n] = data
-        except Exception as exc:  # noqa: BLE001 - any reader failure is an I/O failure here
-            self._keep(exc)
-            return 0
-        self.bytes_read += n
-        return n
+        # libsndfile takes a short read for the end of the file; a raw reader (a socket, an unbuffered
+        # file) may return short reads before its end, or fail on the next call: read until the
+        # buffer is full, the reader says end of file, or it fails.
+        view, total = memoryview(buffer).cast("B"), 0
+        while total < len(view):
+            try:
+                if hasattr(self._file, "readinto"):
+                    n = self._file.readinto(view[total:]) or 0
+                else:
+                    data = self._file.read(len(view) - total)
+                    n = len(data)
+                    view[total:total + n] = data
+            except Exception as exc:  # noqa: BLE001 - any reader failure is an I/O failure here
+                self._keep(exc)
+                break
+            if n == 0:
+                break
+            total += n
+        self.bytes_read += total
+        return total
 
     def read(self, size: int = -1) -> bytes:
         try:
