@@ -115,13 +115,14 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class TritonServer:
     """``tritonserver`` on free loopback ports (HTTP, gRPC; metrics off), explicit model control.
 
-    ``models`` are loaded once the server is live (each must reach READY); :meth:`load` loads more later and
+    Ports 0 (the default) mean free ones. ``models`` are loaded once the server is live (each must reach READY); :meth:`load` loads more later and
     raises :class:`ModelFileError` with Triton's reason when Triton refuses one. ``log`` gives the
     server's output so far (for failure reports). ``backend_dir`` defaults to a temporary one from
     :func:`make_backend_dir`.
     """
 
-    def __init__(self, repository, *, models=(), backend_dir=None, log_verbose: int = 0, install=None):
+    def __init__(self, repository, *, models=(), backend_dir=None, http_port: int = 0, grpc_port: int = 0,
+                 log_verbose: int = 0, install=None):
         self.repository = Path(repository).resolve()
         self.models = list(models)
         self.install = install or find_tritonserver()
@@ -130,7 +131,7 @@ class TritonServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="audiofront-triton-backends-")
             backend_dir = make_backend_dir(self._tmp.name, self.install)
         self.backend_dir = Path(backend_dir)
-        self.http_port, self.grpc_port = _free_port(), _free_port()
+        self.http_port, self.grpc_port = http_port or _free_port(), grpc_port or _free_port()
         self.log_verbose = log_verbose
         self.process: subprocess.Popen | None = None
         self._log = tempfile.TemporaryFile(mode="w+b")
@@ -236,9 +237,11 @@ def main(argv=None) -> int:
                                      description="Run the pip nvidia-pytriton tritonserver on a repository (CPU).")
     parser.add_argument("repository")
     parser.add_argument("--model", action="append", default=None, help="model to load (default: every model)")
+    parser.add_argument("--http-port", type=int, default=8000, help="HTTP port on 127.0.0.1 (default 8000; 0: a free one)")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port on 127.0.0.1 (default 8001; 0: a free one)")
     args = parser.parse_args(argv)
     models = args.model or sorted(p.name for p in Path(args.repository).iterdir() if (p / "config.pbtxt").is_file())
-    server = TritonServer(args.repository, models=models)
+    server = TritonServer(args.repository, models=models, http_port=args.http_port, grpc_port=args.grpc_port)
     server.start()
     print(f"tritonserver ready: HTTP {server.http_url}, gRPC {server.grpc_url}, models {models} (Ctrl-C stops)")
     try:
