@@ -20,11 +20,12 @@ Input dims are fixed to ``clip_samples``: Triton's dynamic batcher only joins re
 shape, and the model takes windows of that length; clients window long audio themselves (see
 docs/serving.md). The batch dimension is implicit (``max_batch_size`` > 0).
 
-Example::
+Example (``piano.onnx``: a pipeline ONNX with labels in its metadata, as ``audiofront.models.piano.pipeline_onnx()``
+writes)::
 
-    >>> paths = write_model_repository("piano.onnx", "repo", name="piano", max_batch=16)
-    >>> validate_config(paths[0].read_text()).max_batch_size
-    16
+    paths = write_model_repository("piano.onnx", "repo", name="piano", max_batch=16)   # kind auto, onnxruntime
+    validate_config(paths[0].read_text()).max_batch_size                               # 16
+    check_repository("repo")                                                           # {"piano": ModelConfig}
 """
 
 from __future__ import annotations
