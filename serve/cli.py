@@ -76,11 +76,13 @@ def triton(args: argparse.Namespace) -> int:
     name = paths[0].parent.name
     repo = paths[0].parent.parent.resolve()
     if args.backend == "python":
-        print(f"start: tritonserver --model-repository={repo} (any Triton with the python backend and "
-              f"onnxruntime importable by its python3)")
+        print(f"start: tritonserver --model-repository={repo} (any Triton with the python backend whose python3 "
+              f"imports onnxruntime and numpy)")
     else:
-        print(f"start: docker run --gpus all --rm -p8000:8000 -p8001:8001 -p8002:8002 -v {repo}:/models "
-              f"nvcr.io/nvidia/tritonserver:<yy.mm>-py3 tritonserver --model-repository=/models")
+        print(f"start (GPU): docker run --gpus all --rm -p8000:8000 -p8001:8001 -p8002:8002 -v {repo}:/models "
+              f"nvcr.io/nvidia/tritonserver:24.10-py3 tritonserver --model-repository=/models")
+    print(f"start (CPU, after pip install --no-deps nvidia-pytriton==0.7.0): python -m audiofront.serve.tritonserver "
+          f"{repo}")
     print(f"then call model {name!r} (see docs/serving.md)")
     return 0
 

@@ -92,7 +92,8 @@ def test_triton_command_writes_a_repository(tmp_path, onnx_parts, capsys):
     assert config.backend == "python" and not config.platform
     assert config.instance_group[0].kind == config.instance_group[0].KIND_AUTO
     assert "class TritonPythonModel" in (tmp_path / "py" / "1" / "model.py").read_text()
-    assert "tritonserver --model-repository" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "tritonserver --model-repository" in out and "python -m audiofront.serve.tritonserver" in out
     shutil.rmtree(tmp_path / "py")
     assert main(["triton", "--ensemble", "--frontend", str(onnx_parts["frontend"]), "--classifier",
                  str(onnx_parts["classifier"]), "-o", str(tmp_path), "--name", "notes2"]) == 0
