@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib.machinery
 import importlib.util
 import os
 import re
@@ -80,8 +81,6 @@ def find_tritonserver() -> TritonInstall:
 def make_backend_dir(dest, install: TritonInstall | None = None) -> Path:
     """Write a Triton backend folder into ``dest``: ``python/`` (the wheel's python backend and the
     stub for this Python, symlinked) and ``onnxruntime/model.py`` (runs ONNX models with onnxruntime)."""
-    from audiofront.export.triton import python_model_source
-
     install = install or find_tritonserver()
     dest = Path(dest)
     python = dest / "python"
@@ -95,8 +94,19 @@ def make_backend_dir(dest, install: TritonInstall | None = None) -> Path:
     if not (python / install.stub.name).exists():
         (python / install.stub.name).symlink_to(install.stub)
     (dest / "onnxruntime").mkdir(exist_ok=True)
-    (dest / "onnxruntime" / "model.py").write_text(python_model_source(), encoding="utf-8")
+    (dest / "onnxruntime" / "model.py").write_text(_python_model_source(), encoding="utf-8")
     return dest
+
+
+def _python_model_source() -> str:
+    """export/triton_python.py's text, found without importing audiofront.export (which imports torch:
+    seconds, for a file read)."""
+    package = importlib.util.find_spec("audiofront.export")  # imports audiofront only, not audiofront.export
+    spec = importlib.machinery.PathFinder.find_spec("audiofront.export.triton_python",
+                                                    list(package.submodule_search_locations or []))
+    if spec is None or not spec.origin:
+        raise BackendUnavailable("audiofront.export.triton_python (the onnxruntime stand-in) is missing from this install")
+    return Path(spec.origin).read_text(encoding="utf-8")
 
 
 def _free_port() -> int:
@@ -149,7 +159,7 @@ class TritonServer:
                f"--backend-directory={self.backend_dir}", "--model-control-mode=explicit",
                "--disable-auto-complete-config", "--strict-readiness=true", "--exit-on-error=false",
                "--http-address=127.0.0.1", f"--http-port={self.http_port}", "--grpc-address=127.0.0.1",
-               f"--grpc-port={self.grpc_port}", "--allow-metrics=false", "--pinned-memory-pool-byte-size=0", "--exit-timeout-secs=5",
+               f"--grpc-port={self.grpc_port}", "--allow-metrics=false", "--pinned-memory-pool-byte-size=0", "--exit-timeout-secs=3",
                f"--log-verbose={self.log_verbose}"]
         return cmd
 

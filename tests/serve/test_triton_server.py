@@ -72,6 +72,12 @@ def test_both_layouts_and_both_backends_load_ready(triton, client):
             assert [g["kind"] for g in config["instance_group"]] == ["KIND_CPU"], config["instance_group"]
     assert client.get_model_config("single_py")["backend"] == "python"
     assert client.get_model_config("single")["backend"] == "onnxruntime"
+    # The onnxruntime stand-in and --backend python's model.py are the same shipped file.
+    from audiofront.export.triton import python_model_source
+
+    source = python_model_source()
+    assert (triton.backend_dir / "onnxruntime" / "model.py").read_text() == source
+    assert (triton.repository / "single_py" / "1" / "model.py").read_text() == source
 
 
 @pytest.mark.parametrize("model", TRITON_MODELS)
@@ -214,3 +220,47 @@ def test_config_text_is_a_printed_model_config():
     config = validate_config(text)
     assert text.startswith("# hello\n") and config.backend == "python" and not config.platform
     assert config.instance_group[0].kind == config.instance_group[0].KIND_CPU
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()  # a zombie has exited already
+    except FileNotFoundError:
+        return False
+
+
+def test_the_server_dies_with_the_process_that_started_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from audiofront.errors import BackendUnavailable
+    from audiofront.serve.tritonserver import find_tritonserver
+
+    try:
+        find_tritonserver()
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    # A driver that crashes (os._exit: no cleanup, no atexit) must not leave tritonserver running.
+    code = ("import os, sys\nfrom audiofront.serve.tritonserver import TritonServer\n"
+            "s = TritonServer(sys.argv[1]).start(timeout=30)\nprint(s.process.pid, flush=True)\nos._exit(3)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, 9)
+        pytest.fail(f"tritonserver {pid} outlived the process that started it")
+
+
+def test_a_missing_server_wheel_is_backend_unavailable_with_the_install_line(monkeypatch):
+    import audiofront.serve.tritonserver as ts
+    from audiofront.errors import BackendUnavailable
+
+    monkeypatch.setattr(ts.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(BackendUnavailable, match=r"pip install --no-deps nvidia-pytriton==0\.7\.0"):
+        ts.find_tritonserver()
