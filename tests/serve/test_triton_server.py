@@ -264,3 +264,18 @@ def test_a_missing_server_wheel_is_backend_unavailable_with_the_install_line(mon
     monkeypatch.setattr(ts.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(BackendUnavailable, match=r"pip install --no-deps nvidia-pytriton==0\.7\.0"):
         ts.find_tritonserver()
+
+
+@pytest.mark.parametrize("model", ["single", "ens"])
+def test_answers_over_grpc_equal_the_pipeline(triton, pipeline, model):
+    grpcclient = pytest.importorskip("tritonclient.grpc", reason="the gRPC client needs tritonclient[grpc]")
+    windows = _windows(TRITON_MAX_BATCH, 20)
+    with grpcclient.InferenceServerClient(triton.grpc_url) as client:
+        audio = grpcclient.InferInput("audio", list(windows.shape), "FP32")
+        audio.set_data_from_numpy(windows)
+        got = client.infer(model, [audio], outputs=[grpcclient.InferRequestedOutput("probabilities")])
+        got = got.as_numpy("probabilities")
+    if model == "ens":
+        np.testing.assert_allclose(got, pipeline.predict(windows), rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, pipeline.predict(windows))
