@@ -10,22 +10,28 @@ Two layouts:
   as ``repo/NAME_frontend`` and ``repo/NAME_classifier``, joined by ``repo/NAME`` (platform
   ``ensemble``), so the two stages can be scaled, placed or replaced separately.
 
+Either layout runs on Triton's onnxruntime backend (``backend="onnxruntime"``, platform
+``onnxruntime_onnx``) or, with ``backend="python"``, on its python backend through a ``model.py``
+(export/triton_python.py) that runs the same ``model.onnx`` with onnxruntime: for Triton installs
+without the onnxruntime backend, such as the pip ``nvidia-pytriton`` server. Instances default to
+``KIND_AUTO`` (the server's GPUs if it has any, else its CPU).
+
 Input dims are fixed to ``clip_samples``: Triton's dynamic batcher only joins requests of equal
 shape, and the model takes windows of that length; clients window long audio themselves (see
 docs/serving.md). The batch dimension is implicit (``max_batch_size`` > 0).
 
-Example (``pipeline_onnx`` is a prepended pipeline ONNX with audiofront metadata)::
+Example (``piano.onnx``: a pipeline ONNX with labels in its metadata, as ``audiofront.models.piano.pipeline_onnx()``
+writes)::
 
-    >>> paths = write_model_repository(pipeline_onnx, tmp_path / "repo", name="piano", max_batch=16)
-    >>> validate_config(paths[0].read_text()).max_batch_size
-    16
+    paths = write_model_repository("piano.onnx", "repo", name="piano", max_batch=16)   # kind auto, onnxruntime
+    validate_config(paths[0].read_text()).max_batch_size                               # 16
+    check_repository("repo")                                                           # {"piano": ModelConfig}
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
+import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -36,10 +42,22 @@ import onnx
 from audiofront import __version__
 from audiofront.errors import ConfigError, ModelFileError
 from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata
+from audiofront.export.triton_config import (
+    INSTANCE_KINDS,
+    TensorConfig,
+    check_repository,
+    model_config_text,
+    validate_config,
+)
 
-__all__ = ["TensorConfig", "write_model_repository", "model_config_text", "validate_config", "INSTANCE_KINDS"]
+__all__ = ["TensorConfig", "write_model_repository", "model_config_text", "validate_config", "check_repository",
+           "INSTANCE_KINDS", "BACKENDS", "python_model_source"]
 
-INSTANCE_KINDS = ("KIND_GPU", "KIND_CPU")
+# onnxruntime: Triton's onnxruntime backend runs model.onnx. python: Triton's python backend runs
+# our model.py (export/triton_python.py), which runs model.onnx with onnxruntime; for Triton
+# installs without the onnxruntime backend (the pip server).
+BACKENDS = ("onnxruntime", "python")
+_KIND_ALIASES = {"auto": "KIND_AUTO", "gpu": "KIND_GPU", "cpu": "KIND_CPU"}
 
 # ONNX element type -> Triton data_type (model_config.proto's DataType enum).
 _TRITON_TYPES = {
@@ -56,18 +74,6 @@ _TRITON_TYPES = {
 }
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-
-
-@dataclass(frozen=True)
-class TensorConfig:
-    """One ``input``/``output`` entry: ``dims`` without the batch dim (-1 for a variable one);
-    ``reshape`` the model's own dims when they differ from what the repository passes."""
-
-    name: str
-    data_type: str
-    dims: tuple[int, ...]
-    reshape: tuple[int, ...] | None = None
-    label_filename: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,109 +164,48 @@ def _audio_dims(value: onnx.ValueInfoProto, clip_samples: int, where: str) -> tu
     return _concrete(dims, fill)
 
 
-def _format_dims(dims) -> str:
-    return "[ " + ", ".join(str(int(d)) for d in dims) + " ]"
-
-
-def _tensor_text(t: TensorConfig) -> str:
-    lines = [f'    name: "{t.name}"', f"    data_type: {t.data_type}", f"    dims: {_format_dims(t.dims)}"]
-    if t.reshape is not None:
-        lines.append(f"    reshape: {{ shape: {_format_dims(t.reshape)} }}")
-    if t.label_filename:
-        lines.append(f'    label_filename: "{t.label_filename}"')
-    return "  {\n" + "\n".join(lines) + "\n  }"
-
-
-def model_config_text(
-    name: str,
-    *,
-    inputs: list[TensorConfig],
-    outputs: list[TensorConfig],
-    max_batch: int,
-    platform: str = "onnxruntime_onnx",
-    instances: int = 1,
-    kind: str = "KIND_GPU",
-    max_wait_ms: float = 5.0,
-    steps: list[tuple[str, dict[str, str], dict[str, str]]] | None = None,
-    comment: str = "",
-) -> str:
-    """The ``config.pbtxt`` text of one model (protobuf text format of Triton's ``ModelConfig``).
-
-    ``platform="ensemble"`` with ``steps`` = ``[(model_name, input_map, output_map), ...]`` (maps
-    from the step model's tensor names to ensemble tensor names) writes ``ensemble_scheduling``
-    instead of batching and instances (an ensemble has neither; its members do).
-    """
-    parts = [f"# {line}" for line in comment.splitlines()] if comment else []
-    parts += [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {max_batch}"]
-    parts.append("input [\n" + ",\n".join(_tensor_text(t) for t in inputs) + "\n]")
-    parts.append("output [\n" + ",\n".join(_tensor_text(t) for t in outputs) + "\n]")
-    if platform == "ensemble":
-        step_texts = []
-        for model_name, input_map, output_map in steps or []:
-            maps = [f'      input_map {{ key: "{k}" value: "{v}" }}' for k, v in input_map.items()]
-            maps += [f'      output_map {{ key: "{k}" value: "{v}" }}' for k, v in output_map.items()]
-            step_texts.append(f'    {{\n      model_name: "{model_name}"\n      model_version: -1\n'
-                              + "\n".join(maps) + "\n    }")
-        parts.append("ensemble_scheduling {\n  step [\n" + ",\n".join(step_texts) + "\n  ]\n}")
-    else:
-        parts.append(f"instance_group [\n  {{\n    count: {instances}\n    kind: {kind}\n  }}\n]")
-        parts.append(f"dynamic_batching {{\n  max_queue_delay_microseconds: {int(round(max_wait_ms * 1000))}\n}}")
-    return "\n".join(parts) + "\n"
-
-
-def _load_model_config_pb2():
-    try:
-        return importlib.import_module("tritonclient.grpc.model_config_pb2")
-    except ImportError:
-        pass
-    except RuntimeError:
-        # tritonclient without its [grpc] extra refuses to import tritonclient.grpc, but the
-        # generated model_config_pb2 module inside it needs only protobuf: load that file alone.
-        pass
-    spec = importlib.util.find_spec("tritonclient")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("tritonclient is not installed (pip install 'audiofront[serve]')")
-    path = Path(list(spec.submodule_search_locations)[0]) / "grpc" / "model_config_pb2.py"
-    module_spec = importlib.util.spec_from_file_location("audiofront_triton_model_config_pb2", path)
-    if module_spec is None or not path.is_file():
-        raise ImportError(f"tritonclient has no {path}")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
-_PB2 = None
-
-
-def validate_config(text: str):
-    """Parse ``config.pbtxt`` text with Triton's own ``ModelConfig`` protobuf (from tritonclient);
-    returns the message. Raises ``google.protobuf.text_format.ParseError`` on a bad config and
-    ``ImportError`` when tritonclient is missing."""
-    global _PB2
-    from google.protobuf import text_format
-
-    if _PB2 is None:
-        _PB2 = _load_model_config_pb2()
-    return text_format.Parse(text, _PB2.ModelConfig())
-
-
-def _check_args(name, max_batch, instances, kind, max_wait_ms) -> None:
+def _check_args(name, max_batch, instances, kind, max_wait_ms, backend) -> str:
+    """Validate the options; returns ``kind`` as Triton spells it."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"name must be a folder-safe model name (letters, digits, _ . -), got {name!r}")
     for arg, value in (("max_batch", max_batch), ("instances", instances)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{arg} must be a positive integer, got {value!r}")
+    kind = _KIND_ALIASES.get(kind, kind) if isinstance(kind, str) else kind
     if kind not in INSTANCE_KINDS:
-        raise ConfigError(f"kind must be one of {INSTANCE_KINDS}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {INSTANCE_KINDS} (or auto, gpu, cpu), got {kind!r}")
     if isinstance(max_wait_ms, bool) or not isinstance(max_wait_ms, (int, float)) or not 0 <= max_wait_ms <= 10_000:
         raise ConfigError(f"max_wait_ms must be a number in [0, 10000], got {max_wait_ms!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return kind
 
 
-def _copy_model(src: Path, folder: Path) -> Path:
+def python_model_source() -> str:
+    """The ``model.py`` a ``backend="python"`` model folder gets (export/triton_python.py): runs the
+    folder's model.onnx with onnxruntime; also serves as ``<backend-dir>/onnxruntime/model.py`` for a
+    Triton without the onnxruntime backend."""
+    from audiofront.export import triton_python
+
+    return Path(triton_python.__file__).read_text(encoding="utf-8")
+
+
+def _member_fields(options: dict) -> dict:
+    """model_config_text fields of one runnable model (not the ensemble) for the chosen backend."""
+    fields = dict(max_batch=options["max_batch"], instances=options["instances"], kind=options["kind"],
+                  max_wait_ms=options["max_wait_ms"])
+    if options["backend"] == "python":
+        return {**fields, "platform": None, "backend": "python"}
+    return {**fields, "platform": "onnxruntime_onnx"}
+
+
+def _copy_model(src: Path, folder: Path, backend: str) -> Path:
     version = folder / "1"
     version.mkdir(parents=True, exist_ok=True)
     target = version / "model.onnx"
     shutil.copyfile(src, target)
+    if backend == "python":
+        (version / "model.py").write_text(python_model_source(), encoding="utf-8")
     # Weights stored as external data sit next to the .onnx under the names the graph records.
     model = onnx.load(str(src), load_external_data=False)
     locations = {
@@ -293,8 +238,9 @@ def write_model_repository(
     name: str | None = None,
     max_batch: int = 16,
     instances: int = 1,
-    kind: str = "KIND_GPU",
+    kind: str = "auto",
     max_wait_ms: float = 5.0,
+    backend: str = "onnxruntime",
     ensemble: bool = False,
     frontend=None,
     classifier=None,
@@ -306,6 +252,10 @@ def write_model_repository(
     Single layout: ``model`` is a pipeline ONNX. Ensemble layout (``ensemble=True``): ``frontend``
     and ``classifier`` ONNX files (``model``, if given, only names the ensemble). ``name`` defaults
     to the model file's stem. ``max_wait_ms`` becomes ``max_queue_delay_microseconds``.
+    ``kind``: ``"auto"`` (``KIND_AUTO``: the server puts the instances on its GPUs if it has any,
+    else on the CPU), ``"KIND_GPU"`` or ``"KIND_CPU"``. ``backend``: ``"onnxruntime"`` (Triton's
+    onnxruntime backend) or ``"python"`` (our model.py running onnxruntime in Triton's python
+    backend). What was written is checked with :func:`check_repository` (Triton's load-time rules).
     Raises :class:`ConfigError` for bad arguments, :class:`ModelFileError` for unusable models,
     and refuses to replace an existing model folder unless ``overwrite``.
     """
@@ -323,7 +273,8 @@ def write_model_repository(
             raise ConfigError("frontend= and classifier= are for ensemble=True; the single layout takes model=")
         default_name = Path(model).stem
     name = name or re.sub(r"[^A-Za-z0-9_.\-]", "_", default_name)
-    _check_args(name, max_batch, instances, kind, max_wait_ms)
+    kind = _check_args(name, max_batch, instances, kind, max_wait_ms, backend)
+    options = dict(max_batch=max_batch, instances=instances, kind=kind, max_wait_ms=max_wait_ms, backend=backend)
     folders = [out / name] + ([out / f"{name}_frontend", out / f"{name}_classifier"] if ensemble else [])
     for folder in folders:
         if folder.exists():
@@ -332,11 +283,12 @@ def write_model_repository(
             shutil.rmtree(folder)
     try:
         if ensemble:
-            return _write_ensemble(out, name, _load(frontend, "frontend", "frontend"),
-                                   _load(classifier, "classifier", "classifier"),
-                                   max_batch=max_batch, instances=instances, kind=kind, max_wait_ms=max_wait_ms)
-        return _write_single(out, name, _load(model, "pipeline", "model"), max_batch=max_batch,
-                             instances=instances, kind=kind, max_wait_ms=max_wait_ms)
+            paths = _write_ensemble(out, name, _load(frontend, "frontend", "frontend"),
+                                    _load(classifier, "classifier", "classifier"), **options)
+        else:
+            paths = _write_single(out, name, _load(model, "pipeline", "model"), **options)
+        check_repository(out, [name])
+        return paths
     except BaseException:
         for folder in folders:  # never leave half a repository behind
             shutil.rmtree(folder, ignore_errors=True)
@@ -359,13 +311,12 @@ def _write_single(out: Path, name: str, pipe: _Onnx, **options) -> list[Path]:
         raise ModelFileError(f"{where}: output {scores.name!r} has dims {out_dims}, expected ({len(labels)},) "
                              f"for {len(labels)} labels")
     folder = out / name
-    _copy_model(pipe.path, folder)
+    _copy_model(pipe.path, folder, options["backend"])
     text = model_config_text(
         name,
         inputs=[TensorConfig(audio.name, _data_type(audio, where), _audio_dims(audio, pipe.meta["clip_samples"], where))],
         outputs=[TensorConfig(scores.name, _data_type(scores, where), out_dims, label_filename=_labels_file(folder, labels))],
-        max_batch=options["max_batch"], instances=options["instances"], kind=options["kind"],
-        max_wait_ms=options["max_wait_ms"], comment=_describe(pipe.meta),
+        comment=_describe(pipe.meta), **_member_fields(options),
     )
     config = folder / "config.pbtxt"
     config.write_text(text, encoding="utf-8")
@@ -390,13 +341,7 @@ def _write_ensemble(out: Path, name: str, front: _Onnx, clf: _Onnx, **options) -
     feature_dims = _concrete(f_raw, [1] * (len(f_raw) - 2) + [front.meta["n_bins"], frames])
     c_raw = _batched(c_in, cwhere)
     classifier_dims = _concrete(c_raw, [1] * (len(c_raw) - len(feature_dims)) + list(feature_dims))
-    n_features = 1
-    for d in feature_dims:
-        n_features *= d
-    n_classifier = 1
-    for d in classifier_dims:
-        n_classifier *= d
-    if -1 in feature_dims or -1 in classifier_dims or n_features != n_classifier:
+    if -1 in feature_dims or -1 in classifier_dims or math.prod(feature_dims) != math.prod(classifier_dims):
         raise ModelFileError(f"the front-end gives features {feature_dims} per item but the classifier takes "
                              f"{classifier_dims}; they cannot be chained")
     # A classifier taking (batch, 1, bins, frames) behind a (batch, bins, frames) front-end: Triton
@@ -405,21 +350,20 @@ def _write_ensemble(out: Path, name: str, front: _Onnx, clf: _Onnx, **options) -
     scores_dims = _concrete(_batched(c_out, cwhere), [len(labels)])
     if scores_dims != (len(labels),):
         raise ModelFileError(f"{cwhere}: output {c_out.name!r} has dims {scores_dims}, expected ({len(labels)},)")
-    batching = dict(max_batch=options["max_batch"], instances=options["instances"], kind=options["kind"],
-                    max_wait_ms=options["max_wait_ms"])
+    batching = _member_fields(options)
     audio_type, feature_type = _data_type(f_in, fwhere), _data_type(f_out, fwhere)
     if _data_type(c_in, cwhere) != feature_type:
         raise ModelFileError(f"the front-end gives {feature_type} but the classifier takes {_data_type(c_in, cwhere)}")
     score_type = _data_type(c_out, cwhere)
 
     f_name, c_name = f"{name}_frontend", f"{name}_classifier"
-    _copy_model(front.path, out / f_name)
+    _copy_model(front.path, out / f_name, options["backend"])
     text = model_config_text(
         f_name, inputs=[TensorConfig(f_in.name, audio_type, audio_dims)],
         outputs=[TensorConfig(f_out.name, feature_type, feature_dims)], comment=_describe(front.meta), **batching)
     (out / f_name / "config.pbtxt").write_text(text, encoding="utf-8")
 
-    _copy_model(clf.path, out / c_name)
+    _copy_model(clf.path, out / c_name, options["backend"])
     text = model_config_text(
         c_name, inputs=[TensorConfig(c_in.name, feature_type, feature_dims, reshape=reshape)],
         outputs=[TensorConfig(c_out.name, score_type, scores_dims,

@@ -221,7 +221,12 @@ def pipeline_onnx(path=None, *, weights_dir=None) -> Path:
             return target
     else:
         target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        where = "the cache folder (AUDIOFRONT_CACHE / XDG_CACHE_HOME)" if path is None else "the output folder"
+        raise ConfigError(f"{where} {str(target.parent)!r} is not a folder: a file stands at that path or one "
+                          f"above it; point it at a folder") from None
     frontend, classifier, config = load_piano_model(weights_dir)
     return export_pipeline(frontend, classifier, config, target)
 

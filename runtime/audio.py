@@ -5,7 +5,9 @@ Conventions:
 - An array is ``(time,)`` mono or ``(channels, time)`` (torchaudio/librosa order). soundfile's
   ``(frames, channels)`` is transposed by :func:`load_audio`; a 2-D array with more than
   :data:`MAX_CHANNELS` rows is refused as probably ``(frames, channels)``.
-- Samples are floats (float16/32/64; float32 out), finite. Integer PCM is refused unless
+- Samples are floats (float16/32/64; float32 out), finite, and within ±:data:`MAX_ABS_SAMPLE`
+  (nominally [-1, 1]; far louder samples are finite but their power overflows float32, so they
+  would come out as NaN probabilities). Integer PCM is refused unless
   ``allow_int=True``, which scales it by its full scale (int16 / 32768, as soundfile does):
   an int array is as often a bug (labels, indices) as audio, so converting is opt-in.
   bool, complex and object arrays are always refused.
@@ -42,6 +44,8 @@ __all__ = [
     "AudioSource",
     "check_sample_rate",
     "check_channels",
+    "check_sample_range",
+    "MAX_ABS_SAMPLE",
     "as_audio_array",
     "load_audio",
     "select_channels",
@@ -54,6 +58,9 @@ __all__ = [
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
 MAX_CHANNELS = 64
+# The largest |sample| taken. A power spectrum sums n_fft squared samples: at 1e15 and n_fft 16384
+# that is about 3e38, float32's limit (3.4e38); 1e17 overflows already at n_fft 512.
+MAX_ABS_SAMPLE = 1e15
 
 # What :func:`prepare_audio` and :func:`load_audio` take as a file: a path, bytes, or a binary file object.
 AudioSource = Union[str, os.PathLike, bytes, bytearray, io.IOBase]
@@ -133,7 +140,77 @@ def as_audio_array(audio, *, allow_int: bool = False, name: str = "audio") -> np
     if not np.isfinite(audio).all():
         bad = int(np.size(audio) - np.count_nonzero(np.isfinite(audio)))
         raise InputError(f"{name} holds {bad} NaN or infinite sample(s)")
+    return check_sample_range(audio, name=name)
+
+
+def check_sample_range(audio: np.ndarray, *, name: str = "audio") -> np.ndarray:
+    """Return ``audio`` unchanged, or raise :class:`InputError` if a sample's magnitude exceeds
+    :data:`MAX_ABS_SAMPLE` (finite, but its power overflows float32 in the front-end)."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        raise InputError(
+            f"{name} holds samples of magnitude up to {peak:.3g}; samples must be within ±{MAX_ABS_SAMPLE:g} "
+            "(audio is nominally in [-1, 1]): their power would overflow float32"
+        )
     return audio
+
+
+class _ReadGuard:
+    """A binary file for soundfile that keeps the first error its reads or seeks raise.
+
+    soundfile reads file objects through libsndfile callbacks, which cannot pass an exception on:
+    a read that raises looks like the end of the file, and the audio comes back silently cut
+    short. The guard answers such a read as end of file and :func:`load_audio` raises the kept
+    error once soundfile returns.
+    """
+
+    def __init__(self, file):
+        self._file, self.error, self.bytes_read = file, None, 0
+
+    def _keep(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+
+    def readinto(self, buffer) -> int:
+        # libsndfile takes a short read for the end of the file; a raw reader (a socket, an unbuffered
+        # file) may return short reads before its end, or fail on the next call: read until the
+        # buffer is full, the reader says end of file, or it fails.
+        view, total = memoryview(buffer).cast("B"), 0
+        while total < len(view):
+            try:
+                if hasattr(self._file, "readinto"):
+                    n = self._file.readinto(view[total:]) or 0
+                else:
+                    data = self._file.read(len(view) - total)
+                    n = len(data)
+                    view[total:total + n] = data
+            except Exception as exc:  # noqa: BLE001 - any reader failure is an I/O failure here
+                self._keep(exc)
+                break
+            if n == 0:
+                break
+            total += n
+        self.bytes_read += total
+        return total
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._file.read(size)
+        except Exception as exc:  # noqa: BLE001
+            self._keep(exc)
+            return b""
+        self.bytes_read += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            return self._file.seek(offset, whence)
+        except Exception as exc:  # noqa: BLE001
+            self._keep(exc)
+            raise
+
+    def tell(self) -> int:
+        return self._file.tell()
 
 
 def load_audio(source: AudioSource) -> tuple[np.ndarray, int]:
@@ -158,14 +235,26 @@ def load_audio(source: AudioSource) -> tuple[np.ndarray, int]:
         label, handle = f"<{type(source).__name__}>", source
     else:
         raise InputError(f"an audio source must be a path, bytes or a binary file object, got {type(source).__name__}")
+    guard = None
     try:
+        if not isinstance(handle, str):
+            handle = guard = _ReadGuard(handle)
         data, rate = sf.read(handle, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot read audio file {label}: {exc}") from None
+        if guard is not None and guard.error is not None:
+            exc = guard.error
+        raise InputError(f"cannot read audio file {label}: {_reason(exc)}") from exc
     except OSError as exc:
         raise InputError(f"cannot read audio file {label}: {exc.strerror or exc}") from None
+    if guard is not None and guard.error is not None:
+        raise InputError(f"cannot read audio file {label}: reading failed after {guard.bytes_read} bytes: "
+                         f"{_reason(guard.error)}") from guard.error
     rate = check_sample_rate(rate, name=f"sample rate of {label}")
     return as_audio_array(np.ascontiguousarray(data.T), name=f"audio file {label}"), rate
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def select_channels(audio: np.ndarray, channels: str | int = "mix") -> np.ndarray:

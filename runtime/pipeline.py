@@ -30,7 +30,7 @@ from torch import nn
 
 from audiofront.errors import AudiofrontError, BackendUnavailable, ConfigError, InputError, ModelFileError
 from audiofront.runtime.artifact import OUTPUT_KINDS, PipelineInfo, check_model_io, pipeline_info
-from audiofront.runtime.audio import check_channels, check_sample_rate, prepare_audio
+from audiofront.runtime.audio import check_channels, check_sample_range, check_sample_rate, prepare_audio
 from audiofront.runtime.backends import UNSUPPORTED, choose_backend
 from audiofront.runtime.runner import Runner, RunnerError, TensorSpec
 
@@ -336,6 +336,13 @@ class Pipeline:
                 f"{self.source} says audiofront.output='probabilities' but its outputs do not sum to 1 "
                 f"(sum {float(raw.sum()):.4g}, min {float(raw.min()):.4g}): are they logits?"
             )
+        # The reverse: a softmax over probabilities would flatten them towards uniform, silently.
+        if self.output == "logits" and self.n_classes > 1 and raw.min() >= -1e-6 and abs(float(raw.sum()) - 1.0) <= 1e-4:
+            raise ModelFileError(
+                f"{self.source} says audiofront.output='logits' but its outputs already sum to 1 "
+                f"(sum {float(raw.sum()):.6g}, min {float(raw.min()):.4g}): are they probabilities? Softmax "
+                "would be applied twice; set output='probabilities'"
+            )
 
     # ----- inference --------------------------------------------------------------------------
     def _infer(self, batch: np.ndarray) -> np.ndarray:
@@ -362,6 +369,7 @@ class Pipeline:
         windows = np.ascontiguousarray(windows, dtype=np.float32)
         if not np.isfinite(windows).all():
             raise InputError("windows hold NaN or infinite samples")
+        check_sample_range(windows, name="windows")
         return windows
 
     def predict(self, windows) -> np.ndarray:

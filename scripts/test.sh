@@ -6,4 +6,8 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 # torch is named exactly: a looser requirement resolves to a multi-GB CUDA build (ENVIRONMENT.md).
 .venv/bin/python -m pip install -q torch==2.13.0 -e '.[cpu,test,serve]'
+# A real Triton Inference Server (tritonserver 2.51, CPU) for tests/serve/test_triton_server.py;
+# --no-deps: its metadata pins numpy < 2. Those tests skip with the reason where it cannot install.
+.venv/bin/python -m pip install -q --no-deps nvidia-pytriton==0.7.0 \
+    || echo "nvidia-pytriton did not install: the Triton server tests will skip" >&2
 exec .venv/bin/python -m pytest -q "$@"

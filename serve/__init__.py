@@ -6,6 +6,9 @@ packages below it (frontend, export, runtime, models).
 
 - :func:`audiofront.serve.server.create_app`, :class:`audiofront.serve.server.ServeConfig` (:mod:`.server`)
 - :class:`audiofront.serve.batching.MicroBatcher` (:mod:`.batching`), :class:`~.metrics.ServeMetrics` (:mod:`.metrics`)
+- :class:`audiofront.serve.tritonserver.TritonServer` (:mod:`.tritonserver`): the PyPI Triton server
+  (``nvidia-pytriton``) started on a repository, with an onnxruntime stand-in backend
+- :mod:`.loadtest`: ``audiofront serve`` beside that Triton under the same load
 """
 
 __all__: list[str] = []

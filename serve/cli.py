@@ -29,7 +29,8 @@ def serve(args: argparse.Namespace) -> int:
     from audiofront.runtime import Pipeline
 
     config = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
-                         max_body_mb=args.max_body_mb, max_seconds=args.max_seconds)
+                         max_body_mb=args.max_body_mb, max_seconds=args.max_seconds,
+                         body_timeout_s=args.body_timeout_s)
     if args.model is None and args.backend.startswith("torch"):
         # The shipped model also runs as its torch modules (torch-cpu/torch-cuda); artifacts are ONNX/engines.
         from audiofront.models.piano import load_pipeline
@@ -60,27 +61,29 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def triton(args: argparse.Namespace) -> int:
-    from audiofront.export.triton import validate_config, write_model_repository
+    from audiofront.export.triton import write_model_repository
 
     model = args.model
     if model is None and not args.ensemble:
         model = _default_model()
     paths = write_model_repository(
         model, args.output, name=args.name, max_batch=args.max_batch, instances=args.instances, kind=args.kind,
-        max_wait_ms=args.max_wait_ms, ensemble=args.ensemble, frontend=args.frontend, classifier=args.classifier,
+        max_wait_ms=args.max_wait_ms, backend=args.backend, ensemble=args.ensemble, frontend=args.frontend, classifier=args.classifier,
         overwrite=args.force,
     )
     for path in paths:
-        try:
-            validate_config(path.read_text(encoding="utf-8"))
-            note = "parses as Triton's ModelConfig"
-        except ImportError as exc:
-            note = f"not validated ({exc})"
-        print(f"wrote {path} ({note})")
+        print(f"wrote {path} (checked as Triton checks it at load)")
     name = paths[0].parent.name
-    print(f"start: docker run --gpus all --rm -p8000:8000 -p8001:8001 -p8002:8002 "
-          f"-v {paths[0].parent.parent.resolve()}:/models nvcr.io/nvidia/tritonserver:<yy.mm>-py3 "
-          f"tritonserver --model-repository=/models\nthen call model {name!r} (see docs/serving.md)")
+    repo = paths[0].parent.parent.resolve()
+    if args.backend == "python":
+        print(f"start: tritonserver --model-repository={repo} (any Triton with the python backend whose python3 "
+              f"imports onnxruntime and numpy)")
+    else:
+        print(f"start (GPU): docker run --gpus all --rm -p8000:8000 -p8001:8001 -p8002:8002 -v {repo}:/models "
+              f"nvcr.io/nvidia/tritonserver:24.10-py3 tritonserver --model-repository=/models")
+    print(f"start (CPU, after pip install --no-deps nvidia-pytriton==0.7.0): python -m audiofront.serve.tritonserver "
+          f"{repo}")
+    print(f"then call model {name!r} (see docs/serving.md)")
     return 0
 
 
@@ -99,6 +102,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-queue", type=int, default=256, help="requests in flight before 503 (default 256)")
     p.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body in MiB (default 32)")
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip in seconds (default 60)")
+    p.add_argument("--body-timeout-s", type=float, default=10.0,
+                   help="longest a request body may take to arrive before 408 (default 10)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads, or torch threads for the shipped model on torch-* (default: theirs)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=serve)
@@ -117,6 +122,10 @@ def register(subparsers) -> None:
     t.add_argument("--max-batch", type=int, default=16, help="max_batch_size (default 16)")
     t.add_argument("--max-wait-ms", type=float, default=5.0, help="dynamic batching max queue delay (default 5)")
     t.add_argument("--instances", type=int, default=1, help="model instances per device (default 1)")
-    t.add_argument("--kind", default="KIND_GPU", choices=["KIND_GPU", "KIND_CPU"], help="instance kind")
+    t.add_argument("--kind", default="auto", choices=["auto", "KIND_AUTO", "KIND_GPU", "KIND_CPU"],
+                   help="instance kind (default auto = KIND_AUTO: the server's GPUs if it has any, else CPU)")
+    t.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "python"],
+                   help="Triton backend: onnxruntime (default), or python (a model.py running onnxruntime, "
+                        "for Triton installs without the onnxruntime backend, such as the pip server)")
     t.add_argument("--force", action="store_true", help="replace existing model folders")
     t.set_defaults(func=triton)

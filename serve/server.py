@@ -10,9 +10,12 @@ Endpoints:
 - ``GET /healthz``: model facts and queue depth. ``GET /metrics``: Prometheus text.
 
 Requests arriving together are micro-batched (:class:`~audiofront.serve.batching.MicroBatcher`);
-each request's probabilities are the mean over its own windows only. Limits give clear errors:
-413 (body or clip too large), 415 (media type), 400 (corrupt audio, bad query), 503 with
-``Retry-After`` (more than ``max_queue`` requests in flight).
+each request's probabilities are the mean over its own windows only. Limits give clear errors,
+all as ``{"error", "status"}`` JSON: 413 (body or clip too large), 415 (media type), 400 (corrupt
+audio, bad query), 408 (the body did not arrive within ``body_timeout_s``), 404/405 (no such
+endpoint or method), 503 with ``Retry-After`` (more than ``max_queue`` requests in flight). A
+client that disconnects mid-body is logged at debug level and gets no answer (there is no one to
+answer); it is counted as status 499, as nginx does.
 
 Example::
 
@@ -26,6 +29,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import re
 import socket
 import threading
 import time
@@ -45,6 +49,8 @@ log = logging.getLogger("audiofront.serve")
 PCM_MEDIA_TYPE = "application/x-pcm-f32"
 # Media types decoded by soundfile (it sniffs the container, so the exact audio/* subtype is a hint).
 FILE_MEDIA_TYPES = ("audio/*", "application/octet-stream")
+# Status recorded for a client that closed its connection before its body arrived (nginx's 499).
+CLIENT_CLOSED = 499
 # Raw PCM bodies up to this size (2 s of mono audio at 32 kHz) are prepared on the event loop.
 INLINE_PCM_BYTES = 256 * 1024
 MIN_SAMPLE_RATE = 1_000
@@ -58,7 +64,9 @@ class ServeConfig:
 
     ``max_batch`` windows per predict call, ``max_wait_ms`` the longest a request waits for
     batch-mates, ``max_queue`` classify requests in flight before 503, ``max_body_mb`` the largest
-    body (MiB), ``max_seconds`` the longest clip, ``retry_after_s`` the hint sent with a 503.
+    body (MiB), ``max_seconds`` the longest clip, ``retry_after_s`` the hint sent with a 503,
+    ``body_timeout_s`` the longest a body may take to arrive (then 408: a stalled client must not
+    hold one of the ``max_queue`` slots).
     """
 
     max_batch: int = 16
@@ -67,13 +75,15 @@ class ServeConfig:
     max_body_mb: float = 32.0
     max_seconds: float = 60.0
     retry_after_s: int = 1
+    body_timeout_s: float = 10.0
 
     def __post_init__(self):
         for name in ("max_batch", "max_queue", "retry_after_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name, high in (("max_wait_ms", 10_000), ("max_body_mb", 4096), ("max_seconds", 86_400)):
+        for name, high in (("max_wait_ms", 10_000), ("max_body_mb", 4096), ("max_seconds", 86_400),
+                           ("body_timeout_s", 3600)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high or (
                 name != "max_wait_ms" and value == 0
@@ -86,10 +96,10 @@ class ServeConfig:
         return int(self.max_body_mb * 1024 * 1024)
 
 
-class _HTTPError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+def _http_error(status: int, message: str, headers: dict[str, str] | None = None) -> "HTTPException":
+    from fastapi import HTTPException
+
+    return HTTPException(status_code=status, detail=message, headers=headers)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> "JSONResponse":
@@ -102,37 +112,39 @@ def _media_type(request: "Request") -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _query_int(request: "Request", name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _HTTPError(400, f"query parameter {name} must be an integer in [{low}, {high}], got {raw!r}") from None
-    if not low <= value <= high:
-        raise _HTTPError(400, f"query parameter {name} must be an integer in [{low}, {high}], got {value}")
-    return value
+def _validation_message(exc, ranges: dict[str, tuple[int, int]]) -> str:
+    """One line per bad query parameter, naming it and its allowed values (FastAPI's own check found it)."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(x) for x in error.get("loc", ())]
+        name = loc[-1] if loc else "?"
+        got = error.get("input")
+        if name in ranges:
+            low, high = ranges[name]
+            parts.append(f"query parameter {name} must be an integer in [{low}, {high}], got {got!r}")
+        elif error.get("type") == "bool_parsing":
+            parts.append(f"query parameter {name} must be true or false, got {got!r}")
+        else:
+            parts.append(f"{' '.join(loc)}: {error.get('msg')} (got {got!r})")
+    return "; ".join(parts) or "bad request"
 
 
-def _query_bool(request: "Request", name: str) -> bool:
-    raw = request.query_params.get(name, "false").lower()
-    if raw in ("1", "true", "yes"):
-        return True
-    if raw in ("0", "false", "no", ""):
-        return False
-    raise _HTTPError(400, f"query parameter {name} must be true or false, got {raw!r}")
+def _decode_reason(exc: Exception) -> str:
+    # soundfile's message names the file object ("Error opening <_io.BytesIO object at 0x...>"):
+    # an internal detail, so give libsndfile's own reason only.
+    reason = getattr(exc, "error_string", None) or str(exc)
+    return re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>:?", "", reason).strip() or type(exc).__name__
 
 
 async def _read_body(request: "Request", limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _HTTPError(413, f"body of {int(declared)} bytes exceeds the limit of {limit} bytes (--max-body-mb)")
+        raise _http_error(413, f"body of {int(declared)} bytes exceeds the limit of {limit} bytes (--max-body-mb)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:  # stop reading: a client without Content-Length must not fill our memory
-            raise _HTTPError(413, f"body exceeds the limit of {limit} bytes (--max-body-mb)")
+            raise _http_error(413, f"body exceeds the limit of {limit} bytes (--max-body-mb)")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -140,11 +152,11 @@ async def _read_body(request: "Request", limit: int) -> bytes:
 def _decode_pcm(body: bytes, sample_rate: int, channels: int, max_seconds: float) -> np.ndarray:
     frame_bytes = 4 * channels
     if len(body) % frame_bytes:
-        raise _HTTPError(400, f"raw PCM body of {len(body)} bytes is not a whole number of float32 frames "
+        raise _http_error(400, f"raw PCM body of {len(body)} bytes is not a whole number of float32 frames "
                               f"of {channels} channel(s) ({frame_bytes} bytes each)")
     frames = len(body) // frame_bytes
     if frames / sample_rate > max_seconds:
-        raise _HTTPError(413, f"clip of {frames / sample_rate:.2f} s exceeds the limit of {max_seconds:g} s "
+        raise _http_error(413, f"clip of {frames / sample_rate:.2f} s exceeds the limit of {max_seconds:g} s "
                               f"(--max-seconds)")
     audio = np.frombuffer(body, dtype="<f4").astype(np.float32)
     return audio.reshape(frames, channels)
@@ -156,17 +168,17 @@ def _decode_file(body: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
     try:
         info = sf.info(io.BytesIO(body))
     except Exception as exc:  # noqa: BLE001 - soundfile raises several types for bad bytes
-        raise _HTTPError(400, f"cannot decode the audio file: {exc}") from None
+        raise _http_error(400, f"cannot decode the audio file: {_decode_reason(exc)}") from None
     # Check the header's duration before decoding: a small compressed file can expand to hours.
     if info.samplerate <= 0 or info.frames / info.samplerate > max_seconds:
-        raise _HTTPError(413, f"clip of {info.frames / max(info.samplerate, 1):.2f} s exceeds the limit of "
+        raise _http_error(413, f"clip of {info.frames / max(info.samplerate, 1):.2f} s exceeds the limit of "
                               f"{max_seconds:g} s (--max-seconds)")
     try:
         audio, sample_rate = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001
-        raise _HTTPError(400, f"cannot decode the audio file: {exc}") from None
+        raise _http_error(400, f"cannot decode the audio file: {_decode_reason(exc)}") from None
     if audio.shape[0] / sample_rate > max_seconds:
-        raise _HTTPError(413, f"clip of {audio.shape[0] / sample_rate:.2f} s exceeds the limit of "
+        raise _http_error(413, f"clip of {audio.shape[0] / sample_rate:.2f} s exceeds the limit of "
                               f"{max_seconds:g} s (--max-seconds)")
     return audio, int(sample_rate)
 
@@ -180,8 +192,11 @@ def _top(probabilities: np.ndarray, labels: list[str], k: int) -> list[dict]:
 def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: str = "model") -> "FastAPI":
     """The FastAPI app over ``pipeline`` (anything with ``prepare``, ``predict``, ``labels``,
     ``sample_rate``, ``clip_samples``, ``backend``). The app does not close the pipeline."""
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
 
     config = config or ServeConfig()
     metrics = ServeMetrics()
@@ -189,6 +204,8 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
                            on_batch=metrics.observe_batch)
     labels = list(pipeline.labels)
     state = {"inflight": 0}
+    ranges = {"top_k": (1, len(labels)), "sample_rate": (MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
+              "channels": (1, MAX_CHANNELS)}
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -197,6 +214,7 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
 
     app = FastAPI(title="audiofront serve", version="1", lifespan=lifespan)
     app.state.pipeline, app.state.config, app.state.metrics, app.state.batcher = pipeline, config, metrics, batcher
+    endpoints = ("/healthz", "/metrics", "/v1/classify")
 
     def finish(endpoint: str, started: float, response: Response, request: Request) -> Response:
         metrics.observe_request(endpoint, response.status_code, time.monotonic() - started)
@@ -204,6 +222,25 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
         if request_id is not None:
             response.headers["X-Request-ID"] = request_id[:200]
         return response
+
+    def endpoint_of(request: Request) -> str:
+        # Unknown paths share one label: a scanner must not grow the metrics without bound.
+        return request.url.path if request.url.path in endpoints else "(unmatched)"
+
+    # Errors raised before an endpoint runs (unknown path 404, wrong method 405, a query parameter
+    # outside its Query(ge=, le=) range) get the same {"error", "status"} JSON as the endpoint's own.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no endpoint {request.url.path} (there are {', '.join(endpoints)})"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        return finish(endpoint_of(request), time.monotonic(), _error(exc.status_code, message, exc.headers), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_query(request: Request, exc: RequestValidationError) -> Response:
+        return finish(endpoint_of(request), time.monotonic(), _error(400, _validation_message(exc, ranges)), request)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:
@@ -227,7 +264,13 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
         return Response(body, media_type=content_type)
 
     @app.post("/v1/classify")
-    async def classify(request: Request) -> Response:
+    async def classify(
+        request: Request,
+        top_k: Optional[int] = Query(None, ge=1, le=len(labels)),
+        probabilities: bool = Query(False),
+        sample_rate: Optional[int] = Query(None, ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE),
+        channels: int = Query(1, ge=1, le=MAX_CHANNELS),
+    ) -> Response:
         started = time.monotonic()
         # Admission first: under overload, answer before reading or decoding anything.
         if state["inflight"] >= config.max_queue:
@@ -237,10 +280,15 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
             return finish("/v1/classify", started, response, request)
         state["inflight"] += 1
         metrics.inflight.inc()
+        query = (min(5, len(labels)) if top_k is None else top_k, probabilities, sample_rate, channels)
         try:
-            response = JSONResponse(await _classify(request))
-        except _HTTPError as exc:
-            response = _error(exc.status, exc.message, exc.headers)
+            response = JSONResponse(await _classify(request, *query))
+        except HTTPException as exc:
+            response = _error(exc.status_code, exc.detail, exc.headers)
+        except ClientDisconnect:
+            # The client left mid-body: nobody is there to answer, and it is no server fault.
+            log.debug("client disconnected before its body arrived")
+            response = Response(status_code=CLIENT_CLOSED)
         except QueueFull as exc:
             response = _error(503, f"server busy: {exc}", {"Retry-After": str(config.retry_after_s)})
         except Exception as exc:  # noqa: BLE001 - one request's failure must never stop the server
@@ -251,22 +299,27 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
             metrics.inflight.dec()
         return finish("/v1/classify", started, response, request)
 
-    async def _classify(request: Request) -> dict:
+    async def _read_in_time(request: Request) -> bytes:
+        try:
+            return await asyncio.wait_for(_read_body(request, config.max_body_bytes), config.body_timeout_s)
+        except asyncio.TimeoutError:
+            # A stalled client would otherwise hold its max_queue slot for as long as it likes.
+            raise _http_error(408, f"the request body did not arrive within {config.body_timeout_s:g} s "
+                                   f"(--body-timeout-s)", {"Connection": "close"}) from None
+
+    async def _classify(request: Request, top_k: int, want_probabilities: bool, sample_rate: Optional[int],
+                        channels: int) -> dict:
         media = _media_type(request)
         is_pcm = media == PCM_MEDIA_TYPE
         if not is_pcm and not (media.startswith("audio/") or media == "application/octet-stream"):
-            raise _HTTPError(415, f"unsupported Content-Type {media or '(none)'!r}: send an audio file as audio/* "
-                                  f"or application/octet-stream, or raw float32 little-endian PCM as "
-                                  f"{PCM_MEDIA_TYPE} with ?sample_rate=")
-        top_k = _query_int(request, "top_k", min(5, len(labels)), 1, len(labels))
-        want_probabilities = _query_bool(request, "probabilities")
-        sample_rate = _query_int(request, "sample_rate", None, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
-        channels = _query_int(request, "channels", 1, 1, MAX_CHANNELS)
+            raise _http_error(415, f"unsupported Content-Type {media or '(none)'!r}: send an audio file as audio/* "
+                                   f"or application/octet-stream, or raw float32 little-endian PCM as "
+                                   f"{PCM_MEDIA_TYPE} with ?sample_rate=")
         if is_pcm and sample_rate is None:
-            raise _HTTPError(400, f"raw PCM ({PCM_MEDIA_TYPE}) needs the query parameter sample_rate")
-        body = await _read_body(request, config.max_body_bytes)
+            raise _http_error(400, f"raw PCM ({PCM_MEDIA_TYPE}) needs the query parameter sample_rate")
+        body = await _read_in_time(request)
         if not body:
-            raise _HTTPError(400, "empty body: send audio")
+            raise _http_error(400, "empty body: send audio")
         args = (pipeline, body, is_pcm, sample_rate, channels, config.max_seconds)
         if is_pcm and len(body) <= INLINE_PCM_BYTES:
             # A short raw clip costs microseconds to prepare: a thread hop would cost more, and many
@@ -300,13 +353,13 @@ def _decode_and_prepare(pipeline, body: bytes, is_pcm: bool, sample_rate: int | 
     else:
         audio, file_rate = _decode_file(body, max_seconds)
         if sample_rate is not None and sample_rate != file_rate:
-            raise _HTTPError(400, f"query sample_rate={sample_rate} contradicts the file's {file_rate} Hz "
+            raise _http_error(400, f"query sample_rate={sample_rate} contradicts the file's {file_rate} Hz "
                                   f"(leave it out for files)")
         sample_rate = file_rate
     try:
         windows = _prepare(pipeline, audio, sample_rate)
     except InputError as exc:
-        raise _HTTPError(400, f"bad audio: {exc}") from None
+        raise _http_error(400, f"bad audio: {exc}") from None
     return windows, sample_rate, audio.shape[0] / sample_rate
 
 

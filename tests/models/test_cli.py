@@ -70,21 +70,26 @@ def test_bad_files_get_a_message_each_and_the_rest_still_run(piano_cache, good_f
     assert main(argv) == 1
     captured = capsys.readouterr()
     errors = captured.err.strip().splitlines()
-    assert len(errors) == 6, captured.err
+    assert len(errors) == 4, captured.err
     by_file = {line.split(": ")[1]: line for line in errors}
     assert "no such file" in by_file[missing]
     assert "cannot read" in by_file[str(corrupt)]
-    assert "silent" in by_file[silent]
-    assert "shorter than one analysis frame" in by_file[short]
+    # Silence and a clip shorter than a window are classified, as Pipeline and the service do
+    # (tests/models/test_faults.py compares the three).
+    assert silent not in by_file and short not in by_file
     assert "4000 Hz" in by_file[low_rate] and "8000" in by_file[low_rate]
     assert "NaN" in by_file[str(nan)]
     # The good file in the middle was still classified.
-    assert captured.out.splitlines()[0].startswith(good)
-    assert captured.out.splitlines()[1].split()[0] == truth
+    heads = [line for line in captured.out.splitlines() if not line.startswith(" ")]
+    assert [h.split(" (")[0] for h in heads] == [silent, good, short]
+    good_lines = captured.out.splitlines()[captured.out.splitlines().index(heads[1]) + 1]
+    assert good_lines.split()[0] == truth
 
 
 def test_json_reports_errors_per_file(piano_cache, good_files, tmp_path, capsys):
-    silent = _write(tmp_path / "silent.flac", np.zeros(8000, np.float32), 16000)
+    silent = tmp_path / "nan.wav"  # an unclassifiable file (silence is classified)
+    sf.write(str(silent), np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT")
+    silent = str(silent)
     good, truth = good_files["flac"]
     assert main(["classify", "--json", silent, good]) == 1
     doc = json.loads(capsys.readouterr().out)

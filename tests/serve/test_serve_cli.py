@@ -4,6 +4,7 @@ and ``audiofront triton`` writing a repository that parses."""
 from __future__ import annotations
 
 import io
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,7 +82,19 @@ def test_triton_command_writes_a_repository(tmp_path, onnx_parts, capsys):
                  "--max-batch", "32", "--kind", "KIND_CPU", "--instances", "2"]) == 0
     config = validate_config((tmp_path / "notes" / "config.pbtxt").read_text())
     assert config.max_batch_size == 32 and config.instance_group[0].count == 2
-    assert "parses as Triton's ModelConfig" in capsys.readouterr().out
+    assert "checked as Triton checks it at load" in capsys.readouterr().out
+    assert config.instance_group[0].kind == config.instance_group[0].KIND_CPU
+    # --kind defaults to auto (KIND_AUTO: Triton takes the GPUs where it has some); --backend python
+    # writes our model.py beside the ONNX.
+    assert main(["triton", "--model", str(onnx_parts["pipeline"]), "-o", str(tmp_path), "--name", "py",
+                 "--backend", "python"]) == 0
+    config = validate_config((tmp_path / "py" / "config.pbtxt").read_text())
+    assert config.backend == "python" and not config.platform
+    assert config.instance_group[0].kind == config.instance_group[0].KIND_AUTO
+    assert "class TritonPythonModel" in (tmp_path / "py" / "1" / "model.py").read_text()
+    out = capsys.readouterr().out
+    assert "tritonserver --model-repository" in out and "python -m audiofront.serve.tritonserver" in out
+    shutil.rmtree(tmp_path / "py")
     assert main(["triton", "--ensemble", "--frontend", str(onnx_parts["frontend"]), "--classifier",
                  str(onnx_parts["classifier"]), "-o", str(tmp_path), "--name", "notes2"]) == 0
     assert {p.name for p in tmp_path.iterdir()} == {"notes", "notes2", "notes2_frontend", "notes2_classifier"}
