@@ -45,6 +45,7 @@ def _tests(r: dict) -> list[str]:
              f"of {r['total']} (`{r['command']}`)."]
     lines += [f"- failed: `{name}`" for name in r.get("failed_tests", [])]
     lines += [f"- skipped ({n}): {reason}" for reason, n in r.get("skip_reasons", {}).items()]
+    lines += [f"- not collected (cannot import here): `{module}`: {error}" for module, error in r.get("uncollected", {}).items()]
     return lines
 
 

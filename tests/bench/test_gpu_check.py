@@ -169,6 +169,7 @@ def test_tests_section_counts_passed_failed_skipped_and_reasons(tmp_path):
         "@pytest.mark.gpu\ndef test_bad():\n    assert False\n"
         "@pytest.mark.gpu\n@pytest.mark.skip(reason='no widget here')\ndef test_skipped():\n    pass\n"
         "def test_not_gpu():\n    pass\n")
+    (suite / "test_needs_more.py").write_text("import a_test_dependency_not_installed_here\n")
     ctx = CheckContext(device="cpu", quick=True, workdir=tmp_path / "work")
     ctx.start(60.0)
     with pytest.raises(SectionFailed, match="1 of 3 gpu-marked tests failed: .*test_bad") as failed:
@@ -176,6 +177,8 @@ def test_tests_section_counts_passed_failed_skipped_and_reasons(tmp_path):
     result = failed.value.result
     assert (result["total"], result["passed"], result["failed"], result["skipped"]) == (3, 1, 1, 1)
     assert result["skip_reasons"] == {"no widget here": 1}
+    assert [m.split(".")[-1] for m in result["uncollected"]] == ["test_needs_more"]
+    assert "a_test_dependency_not_installed_here" in next(iter(result["uncollected"].values()))
 
 
 def test_bad_arguments_name_the_option(capsys):
