@@ -10,7 +10,8 @@
 # --install forces the editable install. --wheels DIR installs, from DIR and without an index,
 # whichever of pytest, tqdm, onnx, onnxscript (and their dependencies) the machine lacks: the
 # tests section needs pytest, the ONNX Runtime section needs onnx + onnxscript to export.
-# --stage-wheels DIR downloads those wheels for Python 3.12 / manylinux x86_64 (about 35 MB) to carry.
+# --stage-wheels DIR downloads those wheels for Python 3.12 / manylinux x86_64 (about 12 MB; numpy, sympy and mpmath, which torch
+# machines have, are left out) to carry.
 # Other arguments go to `audiofront bench gpu` (see --help). PYTHON picks the interpreter
 # (default python3). Output: DIR/gpu-check.json and DIR/gpu-check.md (default out/gpu-check).
 set -euo pipefail
@@ -21,6 +22,8 @@ if [[ ${1:-} == --stage-wheels ]]; then
   "$py" -m pip download -q --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "${2:?--stage-wheels needs a folder}" \
     "${helpers[@]}"
+  # torch brings these on every torch machine (and onnxruntime brings numpy): keep the carry small.
+  rm -f "$2"/numpy-*.whl "$2"/sympy-*.whl "$2"/mpmath-*.whl
   du -sh "$2"
   exit 0
 fi
