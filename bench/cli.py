@@ -11,6 +11,7 @@ Example::
     $ audiofront bench --threads 2 --json bench.json --plot bench.png
     $ audiofront bench --quick          # tiny sizes, a smoke run (about a minute)
     $ audiofront bench --full           # the paper's 512 batches x 2 epochs (for a GPU)
+    $ audiofront bench gpu              # the GPU check (audiofront.bench.gpu; scripts/gpu-check.sh)
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def register(subparsers) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--workload-only", action="store_true", help=argparse.SUPPRESS)  # the tuned-malloc rerun
     parser.set_defaults(func=bench)
+    from audiofront.bench import gpu  # `audiofront bench gpu`: the GPU check (imports torch only when run)
+
+    gpu.register(parser.add_subparsers(dest="bench_command", metavar="{gpu}"))
 
 
 def _machine(threads: int) -> dict:

@@ -61,7 +61,10 @@ class TrainConfig:
 
 def run_paper_experiment(cfg: TrainConfig, *, progress: bool = True) -> dict:
     """Train both ways; return seconds per step (median), epoch times and the front-end's share."""
-    from tqdm.auto import tqdm
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # a bare torch machine (the GPU check installs audiofront with --no-deps)
+        tqdm = None
 
     from audiofront.frontend import kapre_stft
     from audiofront.models import KapreConvNet
@@ -107,14 +110,17 @@ def run_paper_experiment(cfg: TrainConfig, *, progress: bool = True) -> dict:
     times: dict[str, list[float]] = {name: [] for name in runs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        bar = tqdm(total=2 * total, desc="paper experiment (training)", disable=not progress, leave=False)
+        bar = tqdm(total=2 * total, desc="paper experiment (training)", disable=not progress, leave=False) \
+            if tqdm is not None else None
         for i in range(total):
             for name in runs:
                 elapsed = step(name, i)
                 if i >= cfg.warmup_steps:
                     times[name].append(elapsed)
-                bar.update(1)
-        bar.close()
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": cfg.threads, "batch": cfg.batch, "seconds": cfg.seconds, "sample_rate": cfg.sample_rate,
