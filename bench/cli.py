@@ -44,6 +44,8 @@ def register(subparsers) -> None:
     parser.add_argument("--skip-latency", action="store_true", help="the training experiment only")
     parser.add_argument("--no-tuned-malloc", action="store_true",
                         help=f"do not rerun workload W with GLIBC_TUNABLES={TUNED_MALLOC}")
+    parser.add_argument("--frontend-only", action="store_true",
+                        help="latency of the front-end alone (leave out front-end + classifier)")
     parser.add_argument("--no-compile", action="store_true",
                         help="leave out the torch.compile peer (its first call compiles for minutes)")
     parser.add_argument("--workdir", metavar="DIR", help="where the exported ONNX files go (default: a temp dir)")
@@ -129,6 +131,8 @@ def _run(args, results: dict, workdir: str, progress: bool) -> None:
         cfg = LatencyConfig.quick_config(args.threads) if args.quick else LatencyConfig(threads=args.threads)
         if args.no_compile:
             cfg.compile_peer = False
+        if args.frontend_only:
+            cfg.tasks = ("frontend",)
         notes: list[str] = []
         if args.workload_only:
             cfg.tasks = ("frontend",)
