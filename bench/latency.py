@@ -309,7 +309,7 @@ def build_contenders(cfg: LatencyConfig, workdir: Path, notes: list[str]) -> lis
         if cfg.compile_peer:
             contenders.append(_compiled_contender())
         else:
-            notes.append("torch.compile peer: skipped (--quick; compiling takes minutes)")
+            notes.append("torch.compile peer: skipped (--quick or --no-compile; compiling takes minutes)")
         for name, peer in (("librosa", _librosa_contender()), ("nnAudio", _nnaudio_contender())):
             if peer is None:
                 notes.append(f"{name}: not installed (pip install 'audiofront[bench]')")
