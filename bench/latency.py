@@ -7,7 +7,9 @@ Workload W is the paper's geometry: log-mel of batch 16 x 30 s mono at 32 kHz, n
   factored DFT and, for reference, the direct (naive) DFT convolution;
 - audiofront's torch module in eager mode (``algorithm="auto"``: ``torch.stft`` there);
 - peers: ``torch.stft`` + ``abs()**2`` + mel matmul + dB (torchaudio's MelSpectrogram, written in
-  plain torch), the same squaring ``re*re + im*im``, librosa, and nnAudio when installed.
+  plain torch), the same squaring ``re*re + im*im``, that route under ``torch.compile``, that route
+  exported by ``torch.onnx`` (dynamo) as ONNX's own ``STFT`` op and run on ONNX Runtime (what a
+  user tries first now that it exports), librosa, and nnAudio when installed.
 
 Example::
 
@@ -46,12 +48,14 @@ class LatencyConfig:
     budget_s: float = 2.5  # per shape and contender: fewer repeats for slow shapes
     tasks: tuple[str, ...] = ("frontend", "pipeline")
     workload: tuple[int, float] = (16, 30.0)  # (batch, seconds) of W
+    # torch.compile's first call compiles C++ (minutes on 2 busy cores); the untimed first round pays it.
+    compile_peer: bool = True
 
     @classmethod
     def quick_config(cls, threads: int = 2) -> "LatencyConfig":
         """Seconds in all: tiny shapes, for a smoke run."""
         return cls(batches=(1, 2), clips_s=(1.0,), threads=threads, repeats=3, min_repeats=2, warmup=1,
-                   budget_s=0.2, workload=(2, 1.0))
+                   budget_s=0.2, workload=(2, 1.0), compile_peer=False)
 
 
 @dataclasses.dataclass
@@ -175,6 +179,58 @@ def _torchaudio_way(square: str, device: str = "cpu"):
     return logmel
 
 
+class _TorchStftLogmel:
+    """The ``re*re + im*im`` peer as an ``nn.Module`` (window and filters as buffers), for export."""
+
+    @staticmethod
+    def build():
+        import torch
+
+        class TorchStftLogmel(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("window", torch.hann_window(N_FFT))
+                self.register_buffer("fb", torch.from_numpy(_mel_matrix()).float())
+
+            def forward(self, x):
+                z = torch.stft(x, N_FFT, HOP, window=self.window, center=True, pad_mode="reflect", return_complex=True)
+                power = z.real * z.real + z.imag * z.imag
+                mel = torch.matmul(power.transpose(-1, -2), self.fb).transpose(-1, -2)
+                return 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
+
+        return TorchStftLogmel().eval()
+
+
+def _onnx_stft_contender(workdir: Path, threads: int) -> Contender:
+    """``torch.stft`` exported by ``torch.onnx`` (dynamo): ONNX's ``STFT`` op, run on ONNX Runtime CPU."""
+    import onnx
+    import torch
+
+    path = workdir / "logmel_onnx_stft.onnx"
+    if not path.exists():
+        dims = {0: torch.export.Dim("batch", min=1), 1: torch.export.Dim("time", min=N_FFT)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(_TorchStftLogmel.build(), (torch.from_numpy(_audio(2, 1.0)),), dynamo=True,
+                                        opset_version=18, dynamic_shapes=(dims,), input_names=["audio"],
+                                        output_names=["features"], verbose=False)
+        program.save(str(path))
+    if "STFT" not in {node.op_type for node in onnx.load(str(path)).graph.node}:
+        raise RuntimeError("torch.onnx did not emit an STFT op")
+    contender = _ort_contender("torch.stft exported as ONNX STFT (dynamo)", path, "CPUExecutionProvider",
+                               "onnxruntime-cpu", "frontend", threads)
+    contender.family = "peer"
+    return contender
+
+
+def _compiled_contender() -> Contender:
+    """The ``re*re + im*im`` route under ``torch.compile`` (inductor; one graph for every shape)."""
+    import torch
+
+    compiled = torch.compile(_torchaudio_way("mul"), dynamic=True)
+    return _torch_contender("torch.compile(torch.stft + re*re+im*im + mel)", compiled, "torch-cpu", "frontend", "peer")
+
+
 def _librosa_contender() -> Contender | None:
     if importlib.util.find_spec("librosa") is None:
         return None
@@ -246,6 +302,14 @@ def build_contenders(cfg: LatencyConfig, workdir: Path, notes: list[str]) -> lis
                              "frontend", "peer"),
             _torch_contender("torch.stft + re*re+im*im + mel", _torchaudio_way("mul"), "torch-cpu", "frontend", "peer"),
         ]
+        try:
+            contenders.append(_onnx_stft_contender(workdir, cfg.threads))
+        except Exception as exc:  # an exporter or ORT without STFT: say so, measure the rest
+            notes.append(f"torch.stft as ONNX STFT: {type(exc).__name__}: {str(exc)[:200]}")
+        if cfg.compile_peer:
+            contenders.append(_compiled_contender())
+        else:
+            notes.append("torch.compile peer: skipped (--quick or --no-compile; compiling takes minutes)")
         for name, peer in (("librosa", _librosa_contender()), ("nnAudio", _nnaudio_contender())):
             if peer is None:
                 notes.append(f"{name}: not installed (pip install 'audiofront[bench]')")

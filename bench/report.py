@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["latency_table", "workload_table", "training_table", "check_target", "plot_latency", "backends_table"]
+__all__ = ["latency_table", "workload_table", "training_table", "check_target", "check_shapes", "shapes_table",
+           "plot_latency", "backends_table", "TARGET_RATIO"]
 
 
 def _ms(value: float) -> str:
@@ -18,7 +19,7 @@ def _ms(value: float) -> str:
 
 
 def latency_table(rows: list[dict], *, task: str) -> str:
-    """One row per contender, one column pair (median / p90 ms) per shape."""
+    """One row per contender, one cell (median / min ms) per shape."""
     picked = [r for r in rows if r["task"] == task]
     if not picked:
         return ""
@@ -31,43 +32,86 @@ def latency_table(rows: list[dict], *, task: str) -> str:
         for shape in shapes:
             r = next((r for r in picked if (r["name"], r["backend"]) == (name, backend)
                       and (r["batch"], r["clip_s"]) == shape), None)
-            cells.append(f"{_ms(r['median_ms'])} / {_ms(r['p90_ms'])}" if r else "-")
+            cells.append(f"{_ms(r['median_ms'])} / {_ms(r['min_ms'])}" if r else "-")
         lines.append(f"| {name} | {backend} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def workload_table(rows: list[dict], *, reference: str = "librosa") -> str:
-    """Workload W, fastest first: median, p90, time relative to librosa, max |dB| difference."""
+    """Workload W, fastest first: median, min, p90, median relative to librosa, max |dB| difference."""
     ref = next((r for r in rows if r["name"].startswith(reference)), None)
-    lines = ["| implementation | backend | median ms | p90 ms | x librosa | max abs dB diff |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| implementation | backend | median ms | min ms | p90 ms | x librosa | max abs dB diff |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         ratio = f"{r['median_ms'] / ref['median_ms']:.2f}" if ref else "-"
         diff = f"{r['max_db_diff']:.1e}" if "max_db_diff" in r else "-"
-        lines.append(f"| {r['name']} | {r['backend']} | {_ms(r['median_ms'])} | {_ms(r['p90_ms'])} | {ratio} "
-                     f"| {diff} |")
+        lines.append(f"| {r['name']} | {r['backend']} | {_ms(r['median_ms'])} | {_ms(r['min_ms'])} "
+                     f"| {_ms(r['p90_ms'])} | {ratio} | {diff} |")
     return "\n".join(lines)
 
 
+TARGET_RATIO = 0.35  # issue 17: the exported graph on ORT-CPU at most this fraction of the fastest peer on W
+
+
+def _ours(rows: list[dict]) -> dict | None:
+    return next((r for r in rows if r["backend"] == "onnxruntime-cpu" and "factored" in r["name"]), None)
+
+
+def _cpu_peers(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["family"] == "peer" and not r["backend"].endswith(("cuda", "tensorrt"))]
+
+
 def check_target(rows: list[dict]) -> dict:
-    """The issue's CPU target on W: the exported graph on ORT-CPU beats every peer and is <= half librosa."""
-    ours = next((r for r in rows if r["backend"] == "onnxruntime-cpu" and "factored" in r["name"]), None)
-    peers = [r for r in rows if r["family"] == "peer" and not r["backend"].endswith("cuda")]
-    librosa = next((r for r in peers if r["name"].startswith("librosa")), None)
+    """The issue's CPU target on W: ORT-CPU graph time <= 0.35 x the fastest CPU peer's, best of rounds.
+
+    Minima (best of the interleaved rounds) decide, because the machine is shared; the medians
+    and their ratio are reported beside them.
+    """
+    ours = _ours(rows)
+    peers = _cpu_peers(rows)
     if ours is None or not peers:
         return {"met": False, "reason": "the ORT-CPU graph or the peers were not measured"}
-    fastest_peer = min(peers, key=lambda r: r["median_ms"])
-    beats = ours["median_ms"] < fastest_peer["median_ms"]
-    half = librosa is not None and ours["median_ms"] <= 0.5 * librosa["median_ms"]
+    fastest = min(peers, key=lambda r: r["min_ms"])
+    fastest_median = min(peers, key=lambda r: r["median_ms"])
+    ratio = ours["min_ms"] / fastest["min_ms"]
     return {
-        "met": bool(beats and half),
-        "ours_ms": ours["median_ms"],
-        "fastest_peer": fastest_peer["name"],
-        "fastest_peer_ms": fastest_peer["median_ms"],
-        "librosa_ms": librosa["median_ms"] if librosa else None,
-        "beats_every_peer": bool(beats),
-        "at_most_half_librosa": bool(half),
+        "met": bool(ratio <= TARGET_RATIO),
+        "ratio_min": ratio,
+        "ratio_median": ours["median_ms"] / fastest_median["median_ms"],
+        "ours_ms": ours["min_ms"],
+        "ours_median_ms": ours["median_ms"],
+        "fastest_peer": fastest["name"],
+        "fastest_peer_ms": fastest["min_ms"],
+        "fastest_peer_median": fastest_median["name"],
+        "fastest_peer_median_ms": fastest_median["median_ms"],
+        "beats_every_peer": bool(ours["min_ms"] < fastest["min_ms"]),
     }
+
+
+def check_shapes(rows: list[dict]) -> list[dict]:
+    """Per shape of the latency table: is the ORT-CPU graph (best of rounds) no slower than the fastest CPU peer?"""
+    picked = [r for r in rows if r["task"] == "frontend"]
+    out = []
+    for shape in sorted({(r["batch"], r["clip_s"]) for r in picked}, key=lambda s: (s[1], s[0])):
+        at = [r for r in picked if (r["batch"], r["clip_s"]) == shape]
+        ours, peers = _ours(at), _cpu_peers(at)
+        if ours is None or not peers:
+            continue
+        fastest = min(peers, key=lambda r: r["min_ms"])
+        out.append({"batch": shape[0], "clip_s": shape[1], "ours_ms": ours["min_ms"], "fastest_peer": fastest["name"],
+                    "fastest_peer_ms": fastest["min_ms"], "ok": bool(ours["min_ms"] <= fastest["min_ms"])})
+    return out
+
+
+def shapes_table(checks: list[dict]) -> str:
+    """The per-shape check of :func:`check_shapes` as Markdown (minima, ms)."""
+    lines = ["| shape | ours (min ms) | fastest peer | its min ms | ours / peer | no slower |",
+             "|---|---:|---|---:|---:|---|"]
+    for c in checks:
+        lines.append(f"| {c['batch']} x {c['clip_s']:g} s | {_ms(c['ours_ms'])} | {c['fastest_peer']} "
+                     f"| {_ms(c['fastest_peer_ms'])} | {c['ours_ms'] / c['fastest_peer_ms']:.2f} "
+                     f"| {'yes' if c['ok'] else 'no'} |")
+    return "\n".join(lines)
 
 
 def training_table(result: dict) -> str:

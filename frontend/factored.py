@@ -103,11 +103,13 @@ class FactoredDFT(nn.Module):
         self.taps = n_fft // radix
         self.register_buffer("phase_kernel", torch.from_numpy(_phase_kernels(n_fft, radix, window)).float())
         self.register_buffer("combine", torch.from_numpy(_combine_matrix(radix)).float())
+        self.register_buffer("pair_sum", torch.ones(1, 2), persistent=False)
 
     def extra_repr(self) -> str:
         return f"n_fft={self.n_fft}, hop_length={self.hop_length}, radix={self.radix}"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _combined(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, time) -> (N, 2, Q * M, frames)``: re then im of bins ``0..Q * M - 1`` (a few past Nyquist)."""
         radix, taps = self.radix, self.taps
         batch = x.shape[0]
         # Frames end on a multiple of R, so dropping the last time % R samples loses none.
@@ -119,8 +121,25 @@ class FactoredDFT(nn.Module):
         frames = z.shape[-1]
         # (N, R * 2 * M, F) -> (N, 2R, M * F): the combine's rows run over (r, [re, im]) for every (j, f).
         y = torch.matmul(self.combine, z.reshape(batch, 2 * radix, taps * frames))
-        y = y.reshape(batch, 2, self.combine.shape[0] * taps // 2, frames)[:, :, : self.n_freq]
-        return y.reshape(batch, 2 * self.n_freq, frames)
+        return y.reshape(batch, 2, self.combine.shape[0] * taps // 2, frames)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._combined(x)
+        return y[:, :, : self.n_freq].reshape(y.shape[0], 2 * self.n_freq, y.shape[-1])
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """``re^2 + im^2`` of the bins, ``(N, 1, time) -> (N, n_freq, frames)``, traceable.
+
+        Squares all ``Q * M`` combined bins, sums ``[re, im]`` with a ``[1, 1]`` MatMul and only then
+        keeps the ``n_freq`` wanted: the copy that drops the bins past Nyquist moves half the data
+        it would before squaring, and in onnxruntime the MatMul beats ReduceSum over a size-2
+        axis, most at batch 1 (measured: docs/benchmarks.md). Same numbers as ``forward``, squared.
+        """
+        y = self._combined(x)
+        batch, rows, frames = y.shape[0], y.shape[2], y.shape[3]
+        y = y.reshape(batch, 2, rows * frames)
+        e = torch.matmul(self.pair_sum, y * y).reshape(batch, rows, frames)
+        return e[:, : self.n_freq]
 
 
 def make_factored_dft(n_fft: int, hop_length: int, window: np.ndarray) -> nn.Module:
@@ -167,6 +186,13 @@ class AutoDFT(nn.Module):
         return torch.cat([z.real, z.imag], dim=1)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
-        """``re^2 + im^2`` of the bins, ``(N, 1, time) -> (N, n_freq, frames)``: eager mode only."""
+        """``re^2 + im^2`` of the bins, ``(N, 1, time) -> (N, n_freq, frames)``: from ``torch.stft`` in eager
+        mode, from the graph module's own ``energy`` (or its output) while tracing."""
+        if is_tracing():
+            if hasattr(self.graph, "energy"):
+                return self.graph.energy(x)
+            y = self.graph(x)
+            y = y.reshape(y.shape[0], 2, self.n_freq, y.shape[-1])
+            return (y * y).sum(dim=1)
         z = self._stft(x)
         return z.real * z.real + z.imag * z.imag

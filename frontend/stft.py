@@ -163,9 +163,9 @@ class Spectrogram(nn.Module):
         return y.reshape(waveform.shape[:-1] + (2, self.n_freq, y.shape[-1]))
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        if self.power is not None and hasattr(self.dft, "energy") and not is_tracing():
-            # The DFT module's own eager route to re^2 + im^2 (AutoDFT: from torch.stft's complex
-            # output, without laying real and imaginary parts out first).
+        if self.power is not None and hasattr(self.dft, "energy"):
+            # The DFT module's own route to re^2 + im^2 (AutoDFT in eager mode: from torch.stft's
+            # complex output; FactoredDFT, also when exported: squares before dropping bins).
             e = self.dft.energy(self._padded(waveform))
             energy = e.reshape(waveform.shape[:-1] + e.shape[-2:])
         else:

@@ -218,3 +218,14 @@ def test_empty_batch_gives_empty_output_of_the_right_shape(algorithm, power):
     out = spec(torch.zeros(0, 3, 4000))
     expected = (0, 3, 257, spec.frames(4000)) + (() if power is not None else (2,))
     assert tuple(out.shape) == expected
+
+
+@pytest.mark.parametrize("c", FACTORABLE_GRID[:4], ids=config_id)
+def test_energy_is_the_squared_bins_of_forward(c):
+    """FactoredDFT.energy (the exported power route) squares before dropping bins: same numbers as forward."""
+    window = functional.pad_window(functional.get_window("hann", c["win_length"]), c["n_fft"])
+    dft = FactoredDFT(c["n_fft"], c["hop_length"], window).double()
+    x = torch.from_numpy(waveform(c["length"] + c["n_fft"], c["seed"], batch=(3,))).reshape(3, 1, -1)
+    y = dft(x).reshape(3, 2, dft.n_freq, -1)
+    torch.testing.assert_close(dft.energy(x), (y * y).sum(dim=1), rtol=1e-12, atol=1e-12)
+    assert dft.energy(x[:0]).shape == (0, dft.n_freq, y.shape[-1])
