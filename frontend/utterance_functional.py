@@ -115,14 +115,19 @@ def repeat_pad(x: torch.Tensor, length: int) -> torch.Tensor:
 
     An item of ``n <= length`` samples is repeated ``length // n`` whole times, then zero-padded;
     a longer one is cut to its first ``length`` samples (CLAP's ``rand_trunc`` cuts at a random
-    offset; a deterministic graph takes offset 0).
+    offset; a deterministic graph takes offset 0). ``length`` must be below 2**24.
     """
+    if isinstance(length, int) and length >= 1 << 24:
+        raise ConfigError(f"length must be < 2**24 = {1 << 24} samples, got {length}")
     length = _count("length", length)
     x = x[..., :length]
-    n = x.shape[-1]
     index = torch.arange(length, device=x.device)
+    # The item length as a tensor, not a Python/sym int: ONNX export cannot take a symbolic
+    # scalar in Mod/Div. A float sum of ones is exact up to 2**24 samples (length is capped).
+    n = torch.ones_like(x.reshape(-1, x.shape[-1])[:1]).sum(-1).to(torch.int64)
     source = torch.remainder(index, n)
-    keep = index < (length // n) * n
+    repeats = torch.div(torch.full_like(n, length), n, rounding_mode="floor")
+    keep = index < repeats * n
     return torch.where(keep, x[..., source], torch.zeros((), dtype=x.dtype, device=x.device))
 
 

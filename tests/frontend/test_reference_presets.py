@@ -138,7 +138,7 @@ REFERENCES = {
     "speech2text": (16000, (1840, 2001, 4807, 16123), _speech2text),
     "wav2vec2": (16000, (2, 401, 16123), _wav2vec2),
     "panns-cnn14": (32000, (513, 1024, 32007, 96011), _panns),
-    "clap": (48000, (7, 4803, 144011, 480000), _clap),
+    "clap": (48000, (2401, 4803, 144011, 480000), _clap),
 }
 CASES = [(name, length) for name, (_, lengths, _) in REFERENCES.items() for length in lengths]
 
