@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 # torch is named exactly: a looser requirement resolves to a multi-GB CUDA build (ENVIRONMENT.md).
 .venv/bin/python -m pip install -q torch==2.13.0 -e '.[cpu,test,serve]'
+# openai-whisper's filters and formula are a test reference; its requirements (numba, tiktoken) are not needed.
+.venv/bin/python -m pip install -q --no-deps openai-whisper
 exec .venv/bin/python -m pytest -q "$@"
