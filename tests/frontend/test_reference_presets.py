@@ -128,6 +128,10 @@ def _clap(x):
 # below the peak, float32 arithmetic alone puts a dB value 2e-3 off (torchlibrosa's own float32
 # STFT is that far from a float64 one). Every other preset is measured in its model-input units.
 UNITS = {"panns-cnn14": 1.0 / DB_PER_NEPER, "clap": 1.0 / DB_PER_NEPER}
+# The exported graph's float32 DFT convolution (not an FFT) is a little noisier than torch.stft
+# 70-80 dB below the peak: CLAP's repeat-padded short clips reach 1.0e-3 there (docs/presets.md).
+# This bar is the one place the 1e-3 is not met; everywhere else it holds.
+ORT_MAX_ABS = {"panns-cnn14": 2e-3, "clap": 2e-3}
 
 REFERENCES = {
     # name: (sample rate, lengths, reference)
@@ -191,7 +195,8 @@ def test_exported_preset_equals_reference_on_onnxruntime(name, exported):
         x, refs = _inputs_and_references(name, length)
         out = session.run(None, {"audio": x})[0]
         for kind, item, (ref, db) in zip(KINDS, out, refs):
-            assert_log_close(item, ref, db, f"{name} onnxruntime, {kind}, {length} samples", unit=UNITS.get(name, 1.0))
+            assert_log_close(item, ref, db, f"{name} onnxruntime, {kind}, {length} samples", unit=UNITS.get(name, 1.0),
+                             max_abs=ORT_MAX_ABS.get(name, 1e-3))
 
 
 @pytest.mark.parametrize("name, length", [("whisper-80", 16001), ("whisper-80", 481601), ("whisper-128", 401)])
@@ -218,3 +223,65 @@ def test_metadata_describes_the_model_input(exported):
     assert (meta["audiofront.n_bins"], meta["audiofront.fixed_frames"], meta["audiofront.sample_rate"]) == ("128", "1024",
                                                                                                              "16000")
     assert meta["audiofront.frames"] == "1 + (time - 400) // 160"
+
+
+# --- prepend onto real architectures (small random-init configs: no weights can be downloaded) ---------
+
+def _export_classifier(model: torch.nn.Module, example: torch.Tensor, path) -> None:
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, features):
+            return self.inner(features).logits
+
+    torch.onnx.export(Logits(model).eval(), (example,), str(path), dynamo=True, input_names=["features"],
+                      output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+                      opset_version=18, verbose=False)
+
+
+@pytest.mark.parametrize("arch", ["ast", "whisper"])
+def test_prepended_classifier_equals_extractor_plus_torch_model(arch, tmp_path, capsys):
+    from audiofront.cli import main
+    from audiofront.runtime import Pipeline
+
+    torch.manual_seed(0)
+    if arch == "ast":
+        config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                        intermediate_size=64, num_labels=4, patch_size=16, frequency_stride=16,
+                                        time_stride=16, max_length=1024, num_mel_bins=128)
+        model = transformers.ASTForAudioClassification(config).eval()
+        name, example, key, clip = "ast", torch.randn(1, 1024, 128), "input_values", 164080
+        lengths = (16123, clip, 170001)
+    else:
+        config = transformers.WhisperConfig(d_model=32, encoder_layers=1, encoder_attention_heads=2,
+                                            encoder_ffn_dim=64, decoder_layers=1, decoder_attention_heads=2,
+                                            decoder_ffn_dim=64, num_mel_bins=80, num_labels=3,
+                                            classifier_proj_size=16)
+        model = transformers.WhisperForAudioClassification(config).eval()
+        name, example, key, clip = "whisper-80", torch.randn(1, 80, 3000), "input_features", 480000
+        lengths = (16123, clip)
+    classifier = tmp_path / f"{arch}.onnx"
+    _export_classifier(model, example, classifier)
+    pipeline_path = tmp_path / f"{arch}-pipeline.onnx"
+    assert main(["export", "--preset", name, "--classifier", str(classifier), "-o", str(pipeline_path)]) == 0
+    assert "TensorRT" in capsys.readouterr().out
+    session = ort.InferenceSession(str(pipeline_path), providers=["CPUExecutionProvider"])
+    extractor = _extractor(name)
+    for length in lengths:
+        x = batch(length, 16000, seed=5)[:2]
+        features = extractor(list(x), sampling_rate=16000, return_tensors="pt")[key]
+        with torch.no_grad():
+            want = model(features).logits.numpy()
+        got = session.run(None, {"audio": x})[0]
+        assert np.abs(got - want).max() < 1e-3 * max(1.0, np.abs(want).max()), (arch, length)
+    # Through the Pipeline: one window of exactly the model's clip length.
+    x = batch(clip, 16000, seed=6)[0]
+    with Pipeline.load(pipeline_path, backend="onnxruntime-cpu") as pipe:
+        assert pipe.clip_samples == clip
+        probs = pipe.classify([x], top_k=2)[0].probabilities
+    features = extractor(x, sampling_rate=16000, return_tensors="pt")[key]
+    with torch.no_grad():
+        want = torch.softmax(model(features).logits, -1)[0].numpy()
+    assert np.abs(probs - want).max() < 1e-4
