@@ -78,7 +78,7 @@ def frontend_metadata(module: nn.Module, *, sample_rate: int, input_rank: int, o
     :class:`~audiofront.frontend.FrontEnd`) adds or overrides keys, and needs no Spectrogram.
     """
     own = getattr(module, "export_metadata", None)
-    own = own(input_rank=input_rank, output_shape=tuple(output_shape)) if callable(own) else None
+    own = (own(input_rank=input_rank, output_shape=tuple(output_shape)) or None) if callable(own) else None
     spec = _find(module, Spectrogram)
     if spec is None and own is not None:
         return {"version": __version__, "kind": "frontend", "sample_rate": sample_rate, **own}

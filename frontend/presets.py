@@ -118,12 +118,13 @@ class FrontEnd(nn.Sequential):
     def export_metadata(self, *, input_rank: int, output_shape) -> dict[str, object]:
         """``audiofront.*`` metadata export adds for this chain (read by ``export_onnx``).
 
-        Kapre-style chains add only ``preset``; reference presets describe their whole output:
-        layout, bins, the frames formula, fixed lengths and the reference they equal.
+        Chains without ``info`` (Kapre's, custom ones) add nothing; reference presets describe
+        their whole output: ``preset``, layout, bins, the frames formula, fixed lengths and the
+        reference they equal.
         """
-        meta: dict[str, object] = {"preset": self.name}
         if not self.info:
-            return meta
+            return {}
+        meta: dict[str, object] = {"preset": self.name}
         leading = ["batch", "channels"] if input_rank == 3 else ["batch"]
         tokens = leading + self.info["layout"].split(",")
         meta["output_layout"] = ",".join(tokens)
