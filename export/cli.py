@@ -2,6 +2,7 @@
 classifier ONNX and built into a TensorRT engine.
 
     audiofront export --preset kapre-logmel -o logmel.onnx
+    audiofront export --preset ast --classifier ast.onnx -o pipe.onnx      # presets: docs/presets.md
     audiofront export --config fe.json --classifier cnn.onnx -o pipeline.onnx [--labels labels.txt]
     audiofront export --preset kapre-logmel -o logmel.onnx --engine logmel.engine --fp16
 
@@ -85,8 +86,17 @@ def run(args) -> int:
 
         import_tensorrt()
     if args.preset is not None:
-        kwargs = {"sample_rate": args.sample_rate} if args.sample_rate else {}
+        from audiofront.frontend.reference_presets import REFERENCE_PRESETS
+
+        # A reference preset's rate is its model's: --sample-rate may only confirm it.
+        fixed_rate = args.preset in REFERENCE_PRESETS
+        kwargs = {"sample_rate": args.sample_rate} if args.sample_rate and not fixed_rate else {}
         module = preset(args.preset, **kwargs)
+        if fixed_rate and args.sample_rate and args.sample_rate != module.sample_rate:
+            from audiofront.errors import ConfigError
+
+            raise ConfigError(f"--sample-rate {args.sample_rate}: preset {args.preset!r} runs at {module.sample_rate} Hz "
+                              "(its model's rate); resample the audio instead")
     else:
         module = frontend_from_config(args.config)
     out = Path(args.output)

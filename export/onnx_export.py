@@ -72,8 +72,16 @@ def _resolve_sample_rate(module: nn.Module, sample_rate) -> int:
 
 
 def frontend_metadata(module: nn.Module, *, sample_rate: int, input_rank: int, output_shape) -> dict[str, object]:
-    """The contract's key/values for an audio front-end (without the ``audiofront.`` prefix)."""
+    """The contract's key/values for an audio front-end (without the ``audiofront.`` prefix).
+
+    A module with an ``export_metadata(input_rank=, output_shape=)`` method (a
+    :class:`~audiofront.frontend.FrontEnd`) adds or overrides keys, and needs no Spectrogram.
+    """
+    own = getattr(module, "export_metadata", None)
+    own = (own(input_rank=input_rank, output_shape=tuple(output_shape)) or None) if callable(own) else None
     spec = _find(module, Spectrogram)
+    if spec is None and own is not None:
+        return {"version": __version__, "kind": "frontend", "sample_rate": sample_rate, **own}
     if spec is None:
         raise ConfigError(
             f"{type(module).__name__} holds no Spectrogram: export_onnx exports audio front-ends "
@@ -95,6 +103,7 @@ def frontend_metadata(module: nn.Module, *, sample_rate: int, input_rank: int, o
         "input_layout": f"{leading},time",
         "output_layout": f"{leading},bins,frames" + (",complex" if complex_out else ""),
         "frames": frames_formula(spec.n_fft, spec.hop_length, spec.center, spec.pad),
+        **(own or {}),
     }
 
 
@@ -190,13 +199,16 @@ def export_onnx(
             raise ConfigError(f"{name}={value!r} equals the name of one of the module's buffers/parameters; pick another")
     rate = _resolve_sample_rate(module, sample_rate)
     spec = _find(module, Spectrogram)
-    if spec is None:
+    # A FrontEnd states its own shortest input (1 where it pads to a fixed length; Kaldi frames...).
+    min_length = getattr(module, "min_length", None) if callable(getattr(module, "export_metadata", None)) else None
+    if spec is None and min_length is None:
         raise ConfigError(
             f"{type(module).__name__} holds no Spectrogram: export_onnx exports audio front-ends (audio in, features out)"
         )
+    min_length = spec.min_length if min_length is None else min_length
     x = _sample(sample_input, rate)
-    if x.shape[-1] < spec.min_length:
-        raise InputError(f"sample_input has {x.shape[-1]} samples; this front-end needs at least {spec.min_length}")
+    if x.shape[-1] < min_length:
+        raise InputError(f"sample_input has {x.shape[-1]} samples; this front-end needs at least {min_length}")
 
     was_training = module.training
     module.eval()
@@ -212,7 +224,7 @@ def export_onnx(
         if dynamic_batch:
             axes[0] = torch.export.Dim("batch", min=1)
         if dynamic_time:
-            axes[x.ndim - 1] = torch.export.Dim("time", min=max(spec.min_length, 2))
+            axes[x.ndim - 1] = torch.export.Dim("time", min=max(min_length, 2))
         try:
             with _quiet_exporter():
                 program = torch.onnx.export(

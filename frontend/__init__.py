@@ -4,18 +4,41 @@ Inputs are float tensors ``(..., time)``; outputs ``(..., freq, frames)``. Names
 follow ``torchaudio.transforms``; numbers equal librosa's.
 """
 
-from audiofront.frontend import functional
+from audiofront.frontend import functional, kaldi_functional, utterance_functional
 from audiofront.frontend.augment import AdditiveNoise, SpecAugment
 from audiofront.frontend.cepstral import MFCC, ComputeDeltas
 from audiofront.frontend.dft import DFT_ALGORITHMS, DirectDFT, register_dft_algorithm
 from audiofront.frontend.factored import AutoDFT, FactoredDFT
 from audiofront.frontend.filterbanks import Filterbank, MelScale, MelSpectrogram
+from audiofront.frontend.kaldi import (
+    Dither,
+    KaldiFbank,
+    KaldiFraming,
+    KaldiMelScale,
+    KaldiSpectrogram,
+    LogWithFloor,
+    PreEmphasis,
+    RemoveDCOffset,
+)
 from audiofront.frontend.presets import PRESETS, FrontEnd, kapre_logmel, kapre_stft, preset
 from audiofront.frontend.scaling import AmplitudeToDB, FrozenNormalize, Normalize
 from audiofront.frontend.stft import InverseSpectrogram, Magnitude, Phase, Spectrogram
+from audiofront.frontend.utterance import (
+    Affine,
+    DropLastFrame,
+    DynamicRangeClamp,
+    PadTrim,
+    RepeatPad,
+    StackFrames,
+    TimeFirst,
+    UtteranceCMVN,
+    ZeroMeanUnitVariance,
+)
 
 __all__ = [
     "functional",
+    "kaldi_functional",
+    "utterance_functional",
     "Spectrogram",
     "InverseSpectrogram",
     "Magnitude",
@@ -30,6 +53,23 @@ __all__ = [
     "ComputeDeltas",
     "AdditiveNoise",
     "SpecAugment",
+    "KaldiFraming",
+    "RemoveDCOffset",
+    "PreEmphasis",
+    "Dither",
+    "KaldiSpectrogram",
+    "KaldiMelScale",
+    "LogWithFloor",
+    "KaldiFbank",
+    "DynamicRangeClamp",
+    "Affine",
+    "UtteranceCMVN",
+    "ZeroMeanUnitVariance",
+    "StackFrames",
+    "DropLastFrame",
+    "PadTrim",
+    "RepeatPad",
+    "TimeFirst",
     "FrontEnd",
     "PRESETS",
     "preset",

@@ -2,6 +2,9 @@
 
 A preset is a :class:`FrontEnd` (an ``nn.Sequential`` that also records its sample rate), so
 export can read ``sample_rate``, ``n_fft``, ``hop_length`` and ``n_mels`` for its metadata.
+Besides Kapre's, :data:`PRESETS` holds the front-ends of models people ship (Whisper, AST,
+Kaldi fbank, SeamlessM4T, Speech2Text, Wav2Vec2, PANNs, CLAP), each equal to its reference
+extractor's model input (see :mod:`audiofront.frontend.reference_presets` and docs/presets.md).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import torch
 from torch import nn
 
 from audiofront.errors import ConfigError
-from audiofront.frontend.filterbanks import MelSpectrogram
+from audiofront.frontend.filterbanks import MelScale, MelSpectrogram
+from audiofront.frontend.kaldi import KaldiFbank, KaldiSpectrogram
 from audiofront.frontend.scaling import AmplitudeToDB
 from audiofront.frontend.stft import Spectrogram
 
@@ -22,8 +26,13 @@ __all__ = ["FrontEnd", "kapre_stft", "kapre_logmel", "PRESETS", "preset"]
 class FrontEnd(nn.Sequential):
     """A chain of front-end modules with the facts export needs: ``(..., time) -> (..., bins, frames)``.
 
-    ``sample_rate`` is the rate the chain expects; ``spectrogram`` is its STFT module, from
-    which ``n_fft``, ``hop_length`` and :meth:`frames` come; ``n_bins`` is the output's bins.
+    ``sample_rate`` is the rate the chain expects; ``spectrogram`` is its STFT module
+    (:class:`Spectrogram` or :class:`~audiofront.frontend.kaldi.KaldiSpectrogram`), from which
+    ``n_fft``, ``hop_length`` and :meth:`frames` come; ``n_bins`` is the output's bins.
+    ``info`` (reference presets) describes the output for export's metadata: ``layout`` (axes
+    after ``batch``, e.g. ``"frames,bins"``), ``frames`` (formula before any fixed length),
+    ``fixed_samples`` / ``fixed_frames`` (the length the chain pads or trims to), ``reference``
+    and ``reference_version``; see :meth:`export_metadata`.
 
     Example::
 
@@ -33,19 +42,33 @@ class FrontEnd(nn.Sequential):
         (torch.Size([2, 40, 101]), 40, 101)
     """
 
-    def __init__(self, *modules: nn.Module, sample_rate: int, name: str = "custom"):
+    def __init__(self, *modules: nn.Module, sample_rate: int, name: str = "custom", info: dict | None = None):
         super().__init__(*modules)
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
             raise ConfigError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        if info is not None and not isinstance(info, dict):
+            raise ConfigError(f"info must be a dict or None, got {type(info).__name__}")
         self.sample_rate = sample_rate
         self.name = name
+        self.info = dict(info or {})
 
     @property
-    def spectrogram(self) -> Spectrogram:
+    def spectrogram(self) -> Spectrogram | KaldiSpectrogram:
         for module in self.modules():
-            if isinstance(module, Spectrogram):
+            if isinstance(module, (Spectrogram, KaldiSpectrogram)):
                 return module
         raise ConfigError("this FrontEnd holds no Spectrogram")
+
+    @property
+    def min_length(self) -> int:
+        """The fewest samples an input may have: 1 where the chain first pads to a fixed length."""
+        first = next(iter(self), None)
+        if first is not None and getattr(first, "min_length", None) == 1:
+            return 1
+        try:
+            return self.spectrogram.min_length
+        except ConfigError:
+            return 1
 
     @property
     def n_fft(self) -> int:
@@ -58,19 +81,69 @@ class FrontEnd(nn.Sequential):
     @property
     def n_mels(self) -> int | None:
         for module in self.modules():
-            if isinstance(module, MelSpectrogram):
+            if isinstance(module, (MelSpectrogram, MelScale, KaldiFbank)):
                 return module.n_mels
         return None
 
     @property
-    def n_bins(self) -> int:
-        """Feature bins of the output, from a dry run: right for any chain (mel, MFCC, filterbank...)."""
+    def n_bins(self) -> int | None:
+        """Feature bins of the output, from a dry run: right for any chain (mel, MFCC, filterbank...).
+
+        ``None`` for a chain whose output has no bins (a waveform normalisation).
+        """
+        layout = self.info.get("layout", "bins,frames").split(",")
+        if "bins" not in layout:
+            return None
         spec = self.spectrogram
         with torch.no_grad():
-            return int(self(torch.zeros(1, max(spec.min_length, spec.n_fft))).shape[-2])
+            out = self(torch.zeros(1, max(spec.min_length, spec.n_fft)))
+        return int(out.shape[1 + layout.index("bins")])
 
     def frames(self, length: int) -> int:
-        return self.spectrogram.frames(length)
+        """Output frames for ``length`` samples (the fixed count where the chain pads or trims).
+
+        A chain whose output is a waveform (layout ``"time"``) gives ``length`` samples.
+        """
+        if self.info.get("layout") == "time":
+            return int(length)
+        if "fixed_frames" in self.info:
+            return int(self.info["fixed_frames"])
+        if "fixed_samples" in self.info:
+            length = int(self.info["fixed_samples"])
+        frames = self.spectrogram.frames(length)
+        frames = frames - 1 if self.info.get("drop_last_frame") else frames
+        stride = int(self.info.get("frame_stride", 1))
+        return -(-frames // stride)
+
+    def export_metadata(self, *, input_rank: int, output_shape) -> dict[str, object]:
+        """``audiofront.*`` metadata export adds for this chain (read by ``export_onnx``).
+
+        Chains without ``info`` (Kapre's, custom ones) add nothing; reference presets describe
+        their whole output: ``preset``, layout, bins, the frames formula, fixed lengths and the
+        reference they equal.
+        """
+        if not self.info:
+            return {}
+        meta: dict[str, object] = {"preset": self.name}
+        leading = ["batch", "channels"] if input_rank == 3 else ["batch"]
+        tokens = leading + self.info["layout"].split(",")
+        meta["output_layout"] = ",".join(tokens)
+        meta["input_layout"] = ",".join(leading + ["time"])
+        if "bins" in tokens:
+            meta["n_bins"] = int(output_shape[tokens.index("bins")])
+        try:
+            spec = self.spectrogram
+        except ConfigError:
+            spec = None
+        if spec is not None:
+            meta.update(n_fft=spec.n_fft, hop_length=spec.hop_length, center=spec.center)
+            meta["win_length"] = spec.win_length
+        meta["n_mels"] = self.n_mels
+        for key in ("frames", "fixed_samples", "fixed_frames", "frame_stride", "reference", "reference_version",
+                    "input_scale"):
+            if key in self.info:
+                meta[key] = self.info[key]
+        return meta
 
     def input_example(self, batch: int = 1, seconds: float = 1.0) -> torch.Tensor:
         """Random mono audio ``(batch, samples)`` for tracing."""
@@ -119,7 +192,19 @@ PRESETS: dict[str, Callable[..., FrontEnd]] = {"kapre-stft": kapre_stft, "kapre-
 
 
 def preset(name: str, **kwargs) -> FrontEnd:
-    """Build the preset called ``name`` (one of :data:`PRESETS`)."""
+    """Build the preset called ``name`` (one of :data:`PRESETS`).
+
+    Example::
+
+        >>> preset("whisper-80")(torch.randn(1, 16000) * 0.1).shape
+        torch.Size([1, 80, 3000])
+    """
     if name not in PRESETS:
         raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
     return PRESETS[name](**kwargs)
+
+
+# The reference presets build on FrontEnd (above), so they register last.
+from audiofront.frontend.reference_presets import REFERENCE_PRESETS  # noqa: E402
+
+PRESETS.update(REFERENCE_PRESETS)

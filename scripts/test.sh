@@ -10,4 +10,6 @@ python3 -m venv .venv
 # --no-deps: its metadata pins numpy < 2. Those tests skip with the reason where it cannot install.
 .venv/bin/python -m pip install -q --no-deps nvidia-pytriton==0.7.0 \
     || echo "nvidia-pytriton did not install: the Triton server tests will skip" >&2
+# openai-whisper's filters and formula are a test reference; its requirements (numba, tiktoken) are not needed.
+.venv/bin/python -m pip install -q --no-deps openai-whisper
 exec .venv/bin/python -m pytest -q "$@"
