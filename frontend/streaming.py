@@ -358,7 +358,7 @@ class Streaming:
         elif lead != self._lead:
             raise InputError(f"chunk has leading shape {lead}, but this stream started with {self._lead}; "
                              "call reset() to change the batch")
-        flat = chunk.reshape(-1, chunk.shape[-1]).to(self._state)
+        flat = chunk.reshape(len(self._pending), chunk.shape[-1]).to(self._state)
         if not torch.isfinite(flat).all():
             raise InputError("chunk contains NaN or infinite samples")
         self._total += flat.shape[-1]
