@@ -20,8 +20,8 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES = (
     "audiofront.runtime.cli",
     "audiofront.models.cli",
-    "audiofront.runtime.serve_cli",
-    "audiofront.runtime.bench_cli",
+    "audiofront.serve.cli",
+    "audiofront.bench.cli",
     "audiofront.export.cli",
 )
 

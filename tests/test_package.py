@@ -12,7 +12,8 @@ import pytest
 import audiofront
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBPACKAGES = ["audiofront.frontend", "audiofront.export", "audiofront.runtime", "audiofront.models"]
+SUBPACKAGES = ["audiofront.frontend", "audiofront.export", "audiofront.runtime", "audiofront.models",
+               "audiofront.serve", "audiofront.bench"]
 
 
 def _public_modules():
@@ -25,7 +26,7 @@ def _public_modules():
 
 
 def test_subpackages_live_in_their_top_level_folders():
-    for pkg, folder in zip(SUBPACKAGES, ["frontend", "export", "runtime", "models"]):
+    for pkg, folder in zip(SUBPACKAGES, ["frontend", "export", "runtime", "models", "serve", "bench"]):
         assert Path(importlib.import_module(pkg).__file__).parent == ROOT / folder
 
 

@@ -11,6 +11,7 @@ import torch
 
 from audiofront.export import assert_clean_graph, export_onnx
 from audiofront.frontend import preset
+from tests.artifacts import onnx_parts, pipeline_onnx, torch_parts  # noqa: F401  (fixtures for test_triton)
 
 
 @pytest.fixture(scope="session")

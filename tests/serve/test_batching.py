@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from audiofront.errors import ConfigError, InputError
-from audiofront.runtime.batching import MicroBatcher, QueueFull
+from audiofront.serve.batching import MicroBatcher, QueueFull
 
 WEIGHTS = np.random.default_rng(0).standard_normal((32, 6)).astype(np.float32)
 

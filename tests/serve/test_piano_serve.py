@@ -15,7 +15,7 @@ pytest.importorskip("fastapi", reason="audiofront serve needs the serve extra (f
 from audiofront.models.evaluate import holdout_notes  # noqa: E402
 from audiofront.models.notes import note_name  # noqa: E402
 from audiofront.models.piano import WEIGHTS_DIR, load_pipeline  # noqa: E402
-from audiofront.runtime.server import PCM_MEDIA_TYPE, ServeConfig, ServerThread, create_app  # noqa: E402
+from audiofront.serve.server import PCM_MEDIA_TYPE, ServeConfig, ServerThread, create_app  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (WEIGHTS_DIR / "piano.pt").is_file(), reason="the piano model's weights are missing")
 

@@ -18,9 +18,9 @@ pytest.importorskip("uvicorn", reason="audiofront serve needs the serve extra (f
 
 from audiofront.cli import main  # noqa: E402
 from audiofront.runtime import Pipeline  # noqa: E402
-from audiofront.runtime.triton import validate_config  # noqa: E402
+from audiofront.export.triton import validate_config  # noqa: E402
 
-from .conftest import LABELS, SAMPLE_RATE, distinct_signals  # noqa: E402
+from tests.artifacts import LABELS, SAMPLE_RATE, distinct_signals  # noqa: E402
 
 
 def _free_port() -> int:

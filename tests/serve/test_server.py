@@ -15,9 +15,9 @@ pytest.importorskip("fastapi", reason="audiofront serve needs the serve extra (f
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from audiofront.runtime import Pipeline  # noqa: E402
-from audiofront.runtime.server import PCM_MEDIA_TYPE, ServeConfig, ServerThread, create_app  # noqa: E402
+from audiofront.serve.server import PCM_MEDIA_TYPE, ServeConfig, ServerThread, create_app  # noqa: E402
 
-from .conftest import LABELS, SAMPLE_RATE, distinct_signals  # noqa: E402
+from tests.artifacts import LABELS, SAMPLE_RATE, distinct_signals  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,7 @@ def test_two_hundred_concurrent_clients_each_get_their_own_answer(pipeline):
 
 
 def test_bench_load_generator_sends_every_request_and_reads_the_servers_counters(pipeline):
-    from audiofront.runtime.server_bench import run_load
+    from audiofront.bench.serving import run_load
 
     bodies = [_pcm(x) for x in distinct_signals(5)]
     app = create_app(pipeline, ServeConfig(max_batch=8, max_wait_ms=2))

@@ -10,7 +10,7 @@ response must be 200; a failed request fails the run.
 
 Usage::
 
-    python -m audiofront.runtime.server_bench --model piano.onnx --max-batch 1 16 --clients 64 --requests 1024 --rounds 3
+    python -m audiofront.bench.serving --model piano.onnx --max-batch 1 16 --clients 64 --requests 1024 --rounds 3
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def bench_batcher(pipeline, max_batches: list[int], *, clients: int, requests: i
     """The model stage alone, in this process: ``clients`` coroutines submit one-window requests
     to a :class:`MicroBatcher` over ``pipeline.predict`` (no HTTP, no decoding). Same rows as
     :func:`bench`; shows what batching does to the model's throughput on this machine."""
-    from audiofront.runtime.batching import MicroBatcher
+    from audiofront.serve.batching import MicroBatcher
 
     rng = np.random.default_rng(0)
     windows = (0.1 * rng.standard_normal((64, pipeline.clip_samples))).astype(np.float32)
@@ -234,7 +234,7 @@ def bench_batcher(pipeline, max_batches: list[int], *, clients: int, requests: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audiofront.runtime.server_bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m audiofront.bench.serving", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="pipeline artifact (default: the shipped piano model, which "
                                                       "also runs on --backend torch-cpu)")
     parser.add_argument("--max-batch", type=int, nargs="+", default=[1, 16])

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from audiofront.runtime.bench_timing import set_threads, summarize, time_interleaved
+from audiofront.bench.timing import set_threads, summarize, time_interleaved
 
 __all__ = ["LatencyConfig", "Contender", "run_latency", "workload_rows", "SAMPLE_RATE", "N_FFT", "HOP", "N_MELS"]
 

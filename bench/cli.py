@@ -112,9 +112,9 @@ def bench(args) -> int:
 
 
 def _run(args, results: dict, workdir: str, progress: bool) -> None:
-    from audiofront.runtime import bench_report as report
-    from audiofront.runtime.bench import LatencyConfig, run_latency, workload_rows
-    from audiofront.runtime.bench_train import TrainConfig, run_paper_experiment
+    from audiofront.bench import report
+    from audiofront.bench.latency import LatencyConfig, run_latency, workload_rows
+    from audiofront.bench.training import TrainConfig, run_paper_experiment
 
     if not args.skip_training:
         cfg = (TrainConfig.quick_config(args.threads) if args.quick else

@@ -10,9 +10,9 @@ import pytest
 
 from audiofront.errors import ConfigError, ModelFileError
 from audiofront.export import read_metadata, write_metadata
-from audiofront.runtime.triton import validate_config, write_model_repository
+from audiofront.export.triton import validate_config, write_model_repository
 
-from .conftest import CLIP_SAMPLES, LABELS, distinct_signals
+from tests.artifacts import CLIP_SAMPLES, LABELS, distinct_signals
 
 pytest.importorskip("tritonclient", reason="tritonclient (the serve extra) holds Triton's ModelConfig protobuf")
 text_format = pytest.importorskip("google.protobuf.text_format", reason="protobuf parses config.pbtxt")

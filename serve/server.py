@@ -9,7 +9,7 @@ Endpoints:
   Answers ``{"top": [{"label", "probability"}...], "windows", "sample_rate", "duration_s"}``.
 - ``GET /healthz``: model facts and queue depth. ``GET /metrics``: Prometheus text.
 
-Requests arriving together are micro-batched (:class:`~audiofront.runtime.batching.MicroBatcher`);
+Requests arriving together are micro-batched (:class:`~audiofront.serve.batching.MicroBatcher`);
 each request's probabilities are the mean over its own windows only. Limits give clear errors:
 413 (body or clip too large), 415 (media type), 400 (corrupt audio, bad query), 503 with
 ``Retry-After`` (more than ``max_queue`` requests in flight).
@@ -35,8 +35,8 @@ from typing import Optional
 import numpy as np
 
 from audiofront.errors import ConfigError, InputError
-from audiofront.runtime.batching import MicroBatcher, QueueFull
-from audiofront.runtime.metrics import ServeMetrics
+from audiofront.serve.batching import MicroBatcher, QueueFull
+from audiofront.serve.metrics import ServeMetrics
 
 __all__ = ["ServeConfig", "create_app", "ServerThread", "PCM_MEDIA_TYPE", "FILE_MEDIA_TYPES"]
 

@@ -9,8 +9,8 @@ import json
 import math
 
 from audiofront.cli import main
-from audiofront.runtime.bench_report import check_target, training_table, workload_table
-from audiofront.runtime.bench_timing import summarize, time_interleaved
+from audiofront.bench.report import check_target, training_table, workload_table
+from audiofront.bench.timing import summarize, time_interleaved
 
 
 def test_quick_training_experiment_writes_json(tmp_path, capsys):

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import torch
 
-from audiofront.runtime.bench_timing import set_threads
+from audiofront.bench.timing import set_threads
 
 __all__ = ["TrainConfig", "run_paper_experiment"]
 

@@ -21,7 +21,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from audiofront.runtime.server import ServeConfig, create_app
+        from audiofront.serve.server import ServeConfig, create_app
     except ImportError as exc:
         raise BackendUnavailable(f"audiofront serve needs the serve extra (pip install 'audiofront[serve]'): {exc}") from None
     from pathlib import Path
@@ -60,7 +60,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def triton(args: argparse.Namespace) -> int:
-    from audiofront.runtime.triton import validate_config, write_model_repository
+    from audiofront.export.triton import validate_config, write_model_repository
 
     model = args.model
     if model is None and not args.ensemble:
