@@ -86,6 +86,8 @@ class StreamSession:
 
         self._frames = lambda samples: max(0, eval_frames(metadata["audiofront.frames"], samples))
         self.runner.activate()
+        # "features", or a frame-wise classifier's output when prepend put one after the front-end.
+        self.output_name = next(s.name for s in self.runner.output_specs if s.name != "next_state")
         self.reset()
 
     def reset(self) -> None:
@@ -109,7 +111,7 @@ class StreamSession:
         index = self._calls * self.frames_per_chunk + self.first_frame + np.arange(self.frames_per_chunk)
         self._calls += 1
         keep = (index >= 0) if last is None else (index >= 0) & (index < last)
-        return out["features"][..., keep]
+        return out[self.output_name][..., keep]
 
     def push(self, chunk) -> np.ndarray:
         """The frames this chunk completes, ``(batch, bins, frames)`` (``frames`` may be 0)."""

@@ -132,6 +132,29 @@ def test_graph_shapes_metadata_and_tensorrt_ops(exported):
     assert not {"Loop", "Scan", "If", "STFT", "DFT"} & {n.op_type for n in model.graph.node}
 
 
+def test_prepend_a_frame_wise_classifier(exported, tmp_path):
+    from audiofront.export import prepend
+    from audiofront.runtime import StreamSession
+
+    module, path = exported["deltas"]
+    torch.manual_seed(0)
+    classifier = nn.Sequential(nn.Conv1d(24, 5, 1), nn.Softmax(dim=1)).eval()  # (batch, bins, frames) -> per frame
+    cls_path = tmp_path / "frames.onnx"
+    torch.onnx.export(classifier, (torch.zeros(1, 24, 2),), str(cls_path), dynamo=False, input_names=["x"],
+                      output_names=["probs"], dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}}, opset_version=18)
+    pipe = prepend(path, cls_path, tmp_path / "stream_pipe.onnx", layout="batch,bins,frames",
+                   output_layout="batch,classes,frames", labels=list("abcde"))
+    model = onnx.load(str(pipe))
+    assert [o.name for o in model.graph.output] == ["probs", "next_state"]
+    assert read_metadata(pipe)["audiofront.clip_samples"] == "320"
+    audio = np.random.default_rng(2).standard_normal((2, 2000)).astype(np.float32)
+    with StreamSession(pipe) as session:
+        got = np.concatenate([session.push(audio[:, :777]), session.push(audio[:, 777:]), session.flush()], axis=-1)
+    with torch.no_grad():
+        expected = classifier(module(torch.from_numpy(audio))).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_bad_arguments_are_refused(tmp_path):
     chain = _deltas_chain()
     for bad in (0, 100, 161, 320.0, True):
