@@ -52,6 +52,9 @@ def register(subparsers) -> None:
     parser.add_argument("--workdir", metavar="DIR", help="where the exported ONNX files go (default: a temp dir)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--workload-only", action="store_true", help=argparse.SUPPRESS)  # the tuned-malloc rerun
+    parser.add_argument("--streaming", action="store_true",
+                        help="only the streaming benchmark: per-chunk latency and real-time factor, 10/20/100 ms chunks,\n"
+                             "1 and 64 streams, ONNX Runtime vs torch vs kaldi-native-fbank (see audiofront.bench.streaming)")
     parser.set_defaults(func=bench)
     from audiofront.bench import gpu  # `audiofront bench gpu`: the GPU check (imports torch only when run)
 
@@ -105,6 +108,8 @@ def bench(args) -> int:
     if args.full and args.quick:
         raise ConfigError("--full and --quick exclude each other")
     progress = not args.no_progress
+    if args.streaming:
+        return _streaming(args)
     invoked = " ".join(sys.argv[1:]) if sys.argv and "audiofront" in sys.argv[0] else "bench (called from Python)"
     results: dict = {"machine": _machine(args.threads), "command": "audiofront " + invoked}
     workdir = args.workdir or tempfile.mkdtemp(prefix="audiofront-bench-")
@@ -115,6 +120,19 @@ def bench(args) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        print(f"json: {args.json}")
+    return 0
+
+
+def _streaming(args) -> int:
+    from audiofront.bench.streaming import markdown_table, run_streaming
+
+    seconds = 1.0 if args.quick else 4.0
+    rows = run_streaming(seconds=seconds, threads=args.threads, workdir=args.workdir)
+    print(f"streaming fbank, {seconds:g} s per stream, {args.threads} threads; {_machine(args.threads)}")
+    print(markdown_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": _machine(args.threads), "streaming": rows}, indent=1))
         print(f"json: {args.json}")
     return 0
 

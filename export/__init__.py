@@ -19,11 +19,13 @@ from audiofront.export.hygiene import GraphReport, assert_clean_graph, check_gra
 from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_file
 from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
 from audiofront.export.onnx_export import export_onnx
+from audiofront.export.streaming import export_streaming_onnx
 from audiofront.export.parity import ParityResult, torch_parity
 from audiofront.export.tensorrt_ops import TensorRTReport, check_tensorrt, tensorrt_table
 
 __all__ = [
     "export_onnx",
+    "export_streaming_onnx",
     "prepend",
     "LAYOUTS",
     "check_graph",

@@ -223,9 +223,14 @@ def prepend(
         if key in cls_info and key in fe_info and cls_info[key] != fe_info[key]:
             raise ExportError(f"{key} mismatch: {fe_name} has {fe_info[key]} but {cls_name} metadata says {cls_info[key]}")
 
-    if len(fe.graph.output) != 1:
+    # A streaming front-end (export_streaming_onnx) also gives next_state: it passes through, so a
+    # frame-wise classifier runs chunk by chunk with it.
+    streaming = fe_meta.get("audiofront.streaming") == "true"
+    passed = [o.name for o in fe.graph.output if streaming and o.name == "next_state"]
+    fe_outputs = [o for o in fe.graph.output if o.name not in passed]
+    if len(fe_outputs) != 1:
         raise ModelFileError(f"{fe_name} must have one output, has {[o.name for o in fe.graph.output]}")
-    fe_out = fe.graph.output[0]
+    fe_out = fe_outputs[0]
     fe_dims = value_dims(fe_out)
     source_tokens = fe_info["output_layout"].split(",")
     if len(source_tokens) != len(fe_dims) or "complex" in source_tokens:
@@ -278,6 +283,9 @@ def prepend(
     # A classifier with a fixed frame count fixes the audio window.
     frames_axis = [t.strip() for t in layout.split(",")].index("frames")
     fixed_frames = cls_dims[frames_axis] if isinstance(cls_dims[frames_axis], int) else None
+    if clip_samples is None and streaming:
+        clip_samples = int(fe_meta["audiofront.stream_chunk_samples"])
+        fixed_frames = None  # frames per chunk, not per clip: the frames formula does not apply
     if clip_samples is None:
         clip_samples = cls_info.get("clip_samples")
     if clip_samples is None:
@@ -299,8 +307,12 @@ def prepend(
         head = onnx.compose.merge_models(fe, adapter, io_map=[(fe_out.name, _ADAPTER_PREFIX + "in")])
         merged = onnx.compose.merge_models(
             head, cls, io_map=[(_ADAPTER_PREFIX + "out", _CLASSIFIER_PREFIX + cls_in.name)],
-            outputs=cls_outputs, producer_name="audiofront", producer_version=__version__,
+            outputs=cls_outputs + passed, producer_name="audiofront", producer_version=__version__,
         )
+        # The classifier's outputs first, as for an offline pipeline; next_state after them.
+        ordered = sorted(merged.graph.output, key=lambda o: o.name in passed)
+        del merged.graph.output[:]
+        merged.graph.output.extend(ordered)
     except Exception as exc:
         raise ExportError(f"cannot compose {fe_name} with {cls_name}: {exc}") from exc
     merged.graph.name = "audiofront_pipeline"
@@ -315,14 +327,21 @@ def prepend(
             dims[0].dim_param = batch_name  # the classifier's own name for it ("n", "N"...) means the same axis
 
     out_dims = value_dims(cls.graph.output[0])
+    # The classes axis: last, unless output_layout names it (a frame-wise "batch,classes,frames").
+    tokens = [t.strip() for t in output_layout.split(",")] if isinstance(output_layout, str) else []
+    n_classes = None
+    if out_dims and len(tokens) == len(out_dims):
+        n_classes = out_dims[tokens.index("classes")] if "classes" in tokens else None
+    elif out_dims:
+        n_classes = out_dims[-1]
+    n_classes = n_classes if isinstance(n_classes, int) else None
     if labels is None:
         labels = cls_info.get("labels")
     if labels is None:
-        n = out_dims[-1] if out_dims and isinstance(out_dims[-1], int) else None
-        labels = [str(i) for i in range(n)] if n else []
+        labels = [str(i) for i in range(n_classes)] if n_classes else []
     labels = [str(label) for label in labels]
-    if out_dims and isinstance(out_dims[-1], int) and labels and len(labels) != out_dims[-1]:
-        raise ConfigError(f"labels has {len(labels)} names but {cls_name} gives {out_dims[-1]} classes {_fmt(out_dims)}")
+    if n_classes is not None and labels and len(labels) != n_classes:
+        raise ConfigError(f"labels has {len(labels)} names but {cls_name} gives {n_classes} classes {_fmt(out_dims)}")
     if output is None:
         output = cls_info.get("output") or ("probabilities" if _is_softmax_output(cls, cls_outputs[0]) else "logits")
     if output not in ("logits", "probabilities"):

@@ -10,6 +10,7 @@ from audiofront.frontend.cepstral import MFCC, ComputeDeltas
 from audiofront.frontend.dft import DFT_ALGORITHMS, DirectDFT, register_dft_algorithm
 from audiofront.frontend.factored import AutoDFT, FactoredDFT
 from audiofront.frontend.filterbanks import Filterbank, MelScale, MelSpectrogram
+from audiofront.frontend.framewise import FrameSpec
 from audiofront.frontend.kaldi import (
     Dither,
     KaldiFbank,
@@ -23,6 +24,7 @@ from audiofront.frontend.kaldi import (
 from audiofront.frontend.presets import PRESETS, FrontEnd, kapre_logmel, kapre_stft, preset
 from audiofront.frontend.scaling import AmplitudeToDB, FrozenNormalize, Normalize
 from audiofront.frontend.stft import InverseSpectrogram, Magnitude, Phase, Spectrogram
+from audiofront.frontend.streaming import Streaming
 from audiofront.frontend.utterance import (
     Affine,
     DropLastFrame,
@@ -80,4 +82,6 @@ __all__ = [
     "AutoDFT",
     "DFT_ALGORITHMS",
     "register_dft_algorithm",
+    "Streaming",
+    "FrameSpec",
 ]

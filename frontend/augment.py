@@ -12,9 +12,19 @@ import torch
 from torch import nn
 
 from audiofront.errors import ConfigError
+from audiofront.frontend.framewise import FrameSpec
 from audiofront.frontend.inputs import check_features, check_waveform
 
 __all__ = ["AdditiveNoise", "SpecAugment"]
+
+
+def _eval_only(module: nn.Module) -> list[FrameSpec]:
+    if module.training:
+        raise ConfigError(
+            f"{type(module).__name__} is training-only augmentation and the module is in training mode; "
+            "call .eval() on the front-end before streaming it (it is then the identity)"
+        )
+    return []
 
 
 def _probability(name: str, p) -> float:
@@ -46,6 +56,10 @@ class AdditiveNoise(nn.Module):
             raise ConfigError(f"snr_db must be finite with low <= high, got {snr_db!r}")
         self.snr_db = (low, high)
         self.p = _probability("p", p)
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """No step in eval mode (the identity); refused while training (augmentation is not inference)."""
+        return _eval_only(self)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -109,6 +123,10 @@ class SpecAugment(nn.Module):
         pos = torch.arange(size, device=x.device)
         mask = ((pos >= start) & (pos < start + width) & apply).any(dim=-2)  # (..., size)
         return mask.unsqueeze(-1) if dim == -2 else mask.unsqueeze(-2)
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """No step in eval mode (the identity); refused while training (its masks span the whole item)."""
+        return _eval_only(self)
 
     def forward(self, specgram: torch.Tensor) -> torch.Tensor:
         if not self.training:

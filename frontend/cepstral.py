@@ -8,6 +8,7 @@ from torch import nn
 from audiofront.errors import ConfigError
 from audiofront.frontend import functional as F
 from audiofront.frontend.filterbanks import MelSpectrogram
+from audiofront.frontend.framewise import FrameSpec, pointwise
 from audiofront.frontend.inputs import check_features, to_compute_dtype
 from audiofront.frontend.scaling import AmplitudeToDB
 
@@ -50,8 +51,24 @@ class MFCC(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         mel = self.mel_spectrogram(waveform)
-        mel = torch.log(mel + 1e-6) if self.log_mels else self.amplitude_to_db(mel)
-        return torch.matmul(mel.transpose(-1, -2), self.dct_mat).transpose(-1, -2)
+        return self._cepstrum(torch.log(mel + 1e-6) if self.log_mels else self.amplitude_to_db(mel))
+
+    def _cepstrum(self, logmel: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(logmel.transpose(-1, -2), self.dct_mat).transpose(-1, -2)
+
+    def _log(self, mel: torch.Tensor) -> torch.Tensor:
+        return torch.log(mel + 1e-6)
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """The mel spectrogram's steps, the log, the DCT. Only with ``log_mels=True``: the default dB step
+        clips at ``top_db=80`` below the whole item's peak (torchaudio's MFCC), which a stream cannot know."""
+        if not self.log_mels:
+            raise ConfigError(
+                "MFCC(log_mels=False) cannot be streamed: its dB step clips top_db=80 dB below the peak of the whole "
+                "item (as torchaudio's MFCC does), unknown until the stream ends. Use MFCC(log_mels=True) "
+                "(log(mel + 1e-6), frame by frame) for streaming"
+            )
+        return self.mel_spectrogram.frame_specs() + [pointwise(self._log, "log"), pointwise(self._cepstrum, "dct")]
 
 
 class ComputeDeltas(nn.Module):
@@ -76,3 +93,15 @@ class ComputeDeltas(nn.Module):
     def forward(self, specgram: torch.Tensor) -> torch.Tensor:
         check_features(specgram, min_ndim=1)
         return F.compute_deltas(to_compute_dtype(specgram, self), self.kernel)
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """One step over ``win_length`` frames, edges repeated: a look-ahead of ``win_length // 2`` frames."""
+        half = self.win_length // 2
+        return [FrameSpec(compute=self._valid, window=self.win_length, pad_left=half, pad_right=half,
+                          left_mode="replicate", right_mode="replicate", name="deltas")]
+
+    def _valid(self, specgram: torch.Tensor) -> torch.Tensor:
+        """Deltas of input that already carries its edge frames: ``(..., frames + 2 * half) -> (..., frames)``."""
+        x = to_compute_dtype(specgram, self)
+        out = torch.nn.functional.conv1d(x.reshape(-1, 1, x.shape[-1]), self.kernel.reshape(1, 1, -1))
+        return out.reshape(x.shape[:-1] + (out.shape[-1],))

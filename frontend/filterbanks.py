@@ -10,6 +10,7 @@ from torch import nn
 from audiofront.errors import ConfigError
 from audiofront.frontend import functional as F
 from audiofront.frontend.blocksparse import band_blocks, block_project
+from audiofront.frontend.framewise import FrameSpec, pointwise
 from audiofront.frontend.inputs import check_features, to_compute_dtype
 from audiofront.frontend.stft import Spectrogram
 
@@ -91,6 +92,10 @@ class Filterbank(nn.Module):
         check_features(specgram, n_freq=self.n_freq)
         return block_project(self.fb, to_compute_dtype(specgram, self), self._blocks)
 
+    def frame_specs(self) -> list[FrameSpec]:
+        """One frame-wise step: each frame's bins are weighted on their own."""
+        return [pointwise(self.forward, "filterbank")]
+
 
 class MelScale(Filterbank):
     """Mel filterbank over a spectrogram: ``(..., n_stft, frames) -> (..., n_mels, frames)``.
@@ -168,3 +173,7 @@ class MelSpectrogram(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.mel_scale(self.spectrogram(waveform))
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """The STFT's steps, then the filterbank's."""
+        return self.spectrogram.frame_specs() + self.mel_scale.frame_specs()

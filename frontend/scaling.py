@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from audiofront.errors import ConfigError, InputError
+from audiofront.frontend.framewise import FrameSpec, pointwise
 from audiofront.frontend.functional import amplitude_to_db
 from audiofront.frontend.inputs import check_features, is_tracing
 
@@ -53,6 +54,15 @@ class AmplitudeToDB(nn.Module):
         check_features(x)
         return amplitude_to_db(x, self.multiplier, self.amin, self.db_multiplier, self.top_db)
 
+    def frame_specs(self) -> list[FrameSpec]:
+        """One frame-wise step without ``top_db``; with it, refused: the clip level is the whole item's peak."""
+        if self.top_db is not None:
+            raise ConfigError(
+                f"AmplitudeToDB(top_db={self.top_db:g}) cannot be streamed: it clips {self.top_db:g} dB below the "
+                "peak of the whole item, which is unknown until the stream ends. Use top_db=None for streaming"
+            )
+        return [pointwise(self.forward, "amplitude_to_db")]
+
 
 NORMALIZE_MODES = ("frequency", "time", "channel", "example")
 _MODE_DIMS = {"frequency": (-1,), "time": (-2,), "channel": (-2, -1), "example": (-3, -2, -1)}
@@ -94,6 +104,16 @@ class Normalize(nn.Module):
         centred = x - mean
         var = (centred * centred).mean(dim=self.dims, keepdim=True)
         return centred / torch.sqrt(var + self.eps)
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """``"time"`` normalises each frame on its own and streams; the other modes need the whole item."""
+        if self.mode == "time":
+            return [pointwise(self.forward, "normalize_time")]
+        raise ConfigError(
+            f"Normalize(mode={self.mode!r}) cannot be streamed: its mean and variance are taken over all frames "
+            "of the item, which are unknown until the stream ends. Use FrozenNormalize (dataset statistics) "
+            "or Normalize('time') for streaming"
+        )
 
 
 class FrozenNormalize(nn.Module):
@@ -153,3 +173,7 @@ class FrozenNormalize(nn.Module):
             return (x - self.mean) * self.scale
         check_features(x, n_freq=self.mean.shape[0])
         return (x - self.mean[:, None]) * self.scale[:, None]
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """One frame-wise step: the statistics are fixed."""
+        return [pointwise(self.forward, "frozen_normalize")]

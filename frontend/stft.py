@@ -14,6 +14,7 @@ from torch import nn
 
 from audiofront.errors import ConfigError, InputError
 from audiofront.frontend.dft import make_dft
+from audiofront.frontend.framewise import FrameSpec, identity
 from audiofront.frontend.functional import frame_count, get_window, idft_kernels, pad_window
 from audiofront.frontend.inputs import check_waveform, is_tracing, to_compute_dtype
 
@@ -163,13 +164,35 @@ class Spectrogram(nn.Module):
         return y.reshape(waveform.shape[:-1] + (2, self.n_freq, y.shape[-1]))
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self._from_padded(self._padded(waveform), waveform.shape[:-1])
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """Streaming steps: the zero ``pad`` (if any), then the STFT over ``n_fft`` samples every ``hop_length``."""
+        specs = []
+        if self.pad:
+            specs.append(FrameSpec(compute=identity, pad_left=self.pad, pad_right=self.pad, name="pad"))
+        half = self.n_fft // 2 if self.center else 0
+        mode = {"reflect": "reflect", "constant": "constant", "replicate": "replicate"}[self.pad_mode]
+        specs.append(FrameSpec(
+            compute=self._frames_of_padded, window=self.n_fft, hop=self.hop_length, pad_left=half, pad_right=half,
+            left_mode=mode, right_mode=mode, output_time_axis=-2 if self.power is None else -1, name="stft",
+        ))
+        return specs
+
+    def _frames_of_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """This module on audio ``(..., time)`` that already carries its padding (no centring here)."""
+        lead = x.shape[:-1]
+        return self._from_padded(to_compute_dtype(x, self.dft).reshape(-1, 1, x.shape[-1]), lead)
+
+    def _from_padded(self, x: torch.Tensor, lead) -> torch.Tensor:
         if self.power is not None and hasattr(self.dft, "energy"):
             # The DFT module's own route to re^2 + im^2 (AutoDFT in eager mode: from torch.stft's
             # complex output; FactoredDFT, also when exported: squares before dropping bins).
-            e = self.dft.energy(self._padded(waveform))
-            energy = e.reshape(waveform.shape[:-1] + e.shape[-2:])
+            e = self.dft.energy(x)
+            energy = e.reshape(lead + e.shape[-2:])
         else:
-            y = self.stft(waveform)
+            y = self.dft(x)
+            y = y.reshape(lead + (2, self.n_freq, y.shape[-1]))
             if self.power is None:
                 return torch.stack([y.select(-3, 0), y.select(-3, 1)], dim=-1)
             # re^2 + im^2 as one square and one sum over the [re, im] axis: the same numbers, and in
@@ -279,6 +302,10 @@ class Magnitude(nn.Module):
         spec = _as_real_pairs(spec, "spec")
         return _complex_to_power(spec[..., 0], spec[..., 1], self.power)
 
+    def frame_specs(self) -> list[FrameSpec]:
+        """One frame-wise step (each frame on its own); frames sit at dim -2 of the input."""
+        return [FrameSpec(compute=self.forward, time_axis=-2, output_time_axis=-1, name="magnitude")]
+
 
 class Phase(nn.Module):
     """Phase angle in radians, ``atan2(imag, real)``: ``(..., freq, frames, 2) -> (..., freq, frames)``.
@@ -292,3 +319,7 @@ class Phase(nn.Module):
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         spec = _as_real_pairs(spec, "spec")
         return torch.atan2(spec[..., 1], spec[..., 0])
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """One frame-wise step (each frame on its own); frames sit at dim -2 of the input."""
+        return [FrameSpec(compute=self.forward, time_axis=-2, output_time_axis=-1, name="phase")]

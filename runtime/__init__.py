@@ -9,6 +9,8 @@ probed, and this package works with only the CPU extra installed.
   :class:`TorchRunner`, :class:`OnnxRuntimeRunner`, :class:`TensorRTRunner`, base :class:`Runner`
 - :func:`available_backends`, :func:`choose_backend` — what runs here and why (:mod:`.backends`)
 - :func:`load_audio`, :func:`prepare_audio` and friends (:mod:`.audio`)
+- :class:`StreamSession` (a streaming front-end graph, chunk by chunk), :class:`PipelineStream`
+  (``Pipeline.stream()``: answers per hop) (:mod:`.streaming`)
 
 Example::
 
@@ -49,6 +51,10 @@ _EXPORTS = {
     "frame_windows": "audio",
     "window_starts": "audio",
     "check_sample_rate": "audio",
+    "StreamSession": "streaming",
+    "PipelineStream": "streaming",
+    "SlidingWindows": "streaming",
+    "WindowResult": "streaming",
 }
 
 __all__ = sorted(_EXPORTS)

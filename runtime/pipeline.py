@@ -445,6 +445,14 @@ class Pipeline:
                 )
         return results
 
+    def stream(self, *, hop: int | None = None):
+        """Classify live audio per ``hop`` (default: this pipeline's hop): a
+        :class:`~audiofront.runtime.streaming.PipelineStream` over ``(streams, samples)`` chunks of mono
+        audio at ``sample_rate``, whose final answers equal :meth:`classify` of the whole clips."""
+        from audiofront.runtime.streaming import PipelineStream
+
+        return PipelineStream(self, hop=self.hop if hop is None else hop)
+
     # ----- life cycle -------------------------------------------------------------------------
     def close(self) -> None:
         """Free the backend (GPU memory, sessions); the pipeline cannot predict afterwards."""

@@ -8,6 +8,8 @@ Endpoints:
   channels). Query: ``top_k`` (default 5), ``probabilities=true`` to get the whole vector.
   Answers ``{"top": [{"label", "probability"}...], "windows", "sample_rate", "duration_s"}``.
 - ``GET /healthz``: model facts and queue depth. ``GET /metrics``: Prometheus text.
+- ``WS /v1/stream``: live audio, an answer per hop and the offline answer at the end
+  (:mod:`audiofront.serve.streaming`).
 
 Requests arriving together are micro-batched (:class:`~audiofront.serve.batching.MicroBatcher`);
 each request's probabilities are the mean over its own windows only. Limits give clear errors,
@@ -342,6 +344,9 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
             result["probabilities"] = [float(v) for v in probabilities]
         return result
 
+    from audiofront.serve.streaming import add_stream_route
+
+    add_stream_route(app, pipeline, batcher, config, metrics)
     return app
 
 
