@@ -40,6 +40,7 @@ __all__ = [
     "MAX_SAMPLE_RATE",
     "MAX_CHANNELS",
     "AudioSource",
+    "is_torch_tensor",
     "check_sample_rate",
     "check_channels",
     "as_audio_array",
@@ -60,6 +61,11 @@ AudioSource = Union[str, os.PathLike, bytes, bytearray, io.IOBase]
 
 _INT_SCALE = {np.dtype(np.int8): 128.0, np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0,
               np.dtype(np.int64): 9223372036854775808.0}
+
+
+def is_torch_tensor(value) -> bool:
+    """True for a ``torch.Tensor``, told by its type's module so that torch is never imported here."""
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
 def check_sample_rate(sample_rate, *, name: str = "sample_rate") -> int:
@@ -95,7 +101,7 @@ def as_audio_array(audio, *, allow_int: bool = False, name: str = "audio") -> np
 
     Raises :class:`InputError` for a wrong type, dtype or rank, no samples, or NaN/Inf samples.
     """
-    if type(audio).__module__.startswith("torch"):
+    if is_torch_tensor(audio):
         if getattr(audio, "is_complex", lambda: False)():
             raise InputError(f"{name} must be real audio samples, got a complex tensor ({audio.dtype})")
         audio = audio.detach().to("cpu").numpy()
