@@ -85,23 +85,14 @@ def read_audio(path) -> tuple:
     (peak below -80 dBFS).
     """
     import numpy as np
-    import soundfile as sf
 
     from audiofront.errors import InputError
+    from audiofront.runtime.audio import load_audio
 
     if not Path(path).is_file():
         raise InputError("no such file" if not Path(path).exists() else "not a file")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read audio: {exc}") from None
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise InputError(f"sample rate {rate} Hz is outside [{MIN_RATE}, {MAX_RATE}] Hz: the model needs up to C8 (4186 Hz)")
-    if data.size == 0:
-        raise InputError("no samples")
-    mono = data.mean(axis=1)
-    if not np.isfinite(mono).all():
-        raise InputError("contains NaN or Inf samples")
+    data, rate = load_audio(path, min_rate=MIN_RATE, max_rate=MAX_RATE)  # (channels, time)
+    mono = data.mean(axis=0, dtype=np.float32)
     if float(np.max(np.abs(mono))) < SILENCE_PEAK:
         raise InputError("silent (peak below -80 dBFS): no note to name")
     return mono, int(rate)
@@ -158,6 +149,7 @@ def _demo(args) -> int:
     from audiofront.models.notes import label_text, midi_from_name
     from audiofront.models.piano import load_pipeline, pipeline_onnx
     from audiofront.models.synth import melody
+    from audiofront.runtime.audio import load_audio
 
     names = args.notes.split()
     if not names:
@@ -180,7 +172,7 @@ def _demo(args) -> int:
     onnx_pipe = load_pipeline(args.backend)
     torch_pipe = load_pipeline("torch-cpu")
     with onnx_pipe, torch_pipe:
-        recorded, file_rate = sf.read(str(wav), dtype="float32")
+        (recorded,), file_rate = load_audio(wav)
         step = int(round(args.note_seconds * file_rate))
         # One window per note: the note's own samples, padded by prepare() to the model's clip.
         windows = np.stack([onnx_pipe.prepare(recorded[i * step : (i + 1) * step], sample_rate=file_rate)[0]
