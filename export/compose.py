@@ -251,7 +251,9 @@ def prepend(
         )
 
     fe, cls, opset, ir = _align_opsets(fe, cls, fe_name, cls_name)
-    cls = onnx.compose.add_prefix(cls, _CLASSIFIER_PREFIX, rename_outputs=False)
+    cls = onnx.compose.add_prefix(cls, _CLASSIFIER_PREFIX, rename_outputs=False)  # a copy
+    # Its audiofront.* keys were read above; merge_models refuses keys both parts carry with other values.
+    write_metadata(cls, {}, replace=True)
     cls_outputs = [o.name for o in cls.graph.output]
     try:
         adapter = _adapter("in", "out", source_tokens, fe_dims, layout, opset, ir)
