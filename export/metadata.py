@@ -127,15 +127,81 @@ def read_metadata(source) -> dict[str, str]:
 
     ``source`` is a path to an ONNX file or a ``ModelProto``. Other entries are ignored; a model
     without any gives ``{}``. Raises :class:`ModelFileError` for a missing or unreadable file.
+    A file is read without the onnx package (see :func:`_scan_metadata`): importing onnx costs
+    more than the rest of ``audiofront classify``'s start-up.
     """
     if hasattr(source, "metadata_props"):
-        model = source
-    else:
-        # Imported here: artifacts imports onnx, which a reader of constants should not pay for.
-        from audiofront.export.artifacts import load_onnx
+        return {p.key: p.value for p in source.metadata_props if p.key.startswith(PREFIX)}
+    from pathlib import Path
 
-        model = load_onnx(source, check=False)
-    return {p.key: p.value for p in model.metadata_props if p.key.startswith(PREFIX)}
+    path = Path(source)
+    name = f"model file {str(path)!r}"
+    if not path.is_file():
+        raise ModelFileError(f"{name} does not exist or is not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"{name} cannot be read: {exc}") from None
+    if not data:
+        raise ModelFileError(f"{name} is empty")
+    try:
+        props = _scan_metadata(data)
+    except ValueError as exc:
+        raise ModelFileError(f"{name} is not an ONNX model or is truncated ({exc})") from None
+    return {k: v for k, v in props.items() if k.startswith(PREFIX)}
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("a varint runs past the end")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(data: bytes):
+    """``(field number, wire type, value)`` of a protobuf message, one level deep (LEN values as bytes)."""
+    pos = 0
+    while pos < len(data):
+        tag, pos = _varint(data, pos)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 2:
+            size, pos = _varint(data, pos)
+            if pos + size > len(data):
+                raise ValueError("a field runs past the end")
+            value, pos = data[pos:pos + size], pos + size
+        elif wire in (1, 5):
+            pos, value = pos + (8 if wire == 1 else 4), None
+        else:
+            raise ValueError(f"wire type {wire} is not protobuf's")
+        if pos > len(data) or number == 0:
+            raise ValueError("a field runs past the end")
+        yield number, wire, value
+
+
+def _scan_metadata(data: bytes) -> dict[str, str]:
+    """``ModelProto.metadata_props`` (field 14: ``StringStringEntryProto`` key = 1, value = 2) of serialized bytes.
+
+    Only the top level is walked and the graph (field 7) is skipped by its length, so this reads
+    a model's metadata without parsing its weights or importing onnx. A model must have a graph.
+    """
+    props, has_graph = {}, False
+    for number, wire, value in _fields(data):
+        if number == 7 and wire == 2:
+            has_graph = True
+        elif number == 14 and wire == 2:
+            entry = {n: v for n, w, v in _fields(value) if w == 2}
+            props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
+    if not has_graph:
+        raise ValueError("no graph")
+    return props
 
 
 def write_metadata(model, values: Mapping[str, object], *, replace: bool = False):
