@@ -109,7 +109,8 @@ ENGINE_KEYS = ("onnx_sha256", "engine_key", "tensorrt_version", "gpu", "shapes",
 REQUIRED: dict[str, tuple[str, ...]] = {
     "frontend": ("kind", "sample_rate", "n_fft", "hop_length", "center", "n_bins", "input_layout", "output_layout",
                  "frames"),
-    "classifier": ("kind", "sample_rate", "n_bins", "feature_layout", "labels", "clip_samples", "output"),
+    # export_classifier also writes n_bins and feature_layout; a classifier stamped elsewhere may lack them.
+    "classifier": ("kind", "sample_rate", "labels", "clip_samples", "output"),
     "pipeline": ("kind", "sample_rate", "clip_samples", "labels", "output"),
 }
 
@@ -313,7 +314,7 @@ def check_metadata(meta: Mapping[str, str], *, kind: str | None = None, source: 
         raise ModelFileError(
             f"{source}: audiofront.input_layout={values['input_layout']!r} must be one of {list(INPUT_LAYOUTS)}"
         )
-    if have == "classifier" and canonical_layout(values["feature_layout"]) not in FEATURE_LAYOUTS:
+    if "feature_layout" in values and canonical_layout(values["feature_layout"]) not in FEATURE_LAYOUTS:
         raise ModelFileError(
             f"{source}: audiofront.feature_layout={values['feature_layout']!r} must be one of {list(FEATURE_LAYOUTS)}"
         )

@@ -65,9 +65,9 @@ def test_a_toy_backend_is_picked_by_pipeline_and_listed_by_doctor(toy, artifacts
     backend, made = toy
     assert backends.AUTO_ORDER[0] == "toy-reference" and "toy-reference" in backends.BACKENDS
     rng = np.random.default_rng(3)
-    windows = (rng.standard_normal((2, 16000)) * 0.1).astype(np.float32)
     with Pipeline.load(artifacts["pipeline"]) as p, \
             Pipeline.load(artifacts["pipeline"], backend="onnxruntime-cpu") as ref:
+        windows = (rng.standard_normal((2, p.clip_samples)) * 0.1).astype(np.float32)
         assert p.backend == "toy-reference" and "numpy reference evaluator" in p.backend_reason
         assert made == [(str(artifacts["pipeline"]), "onnx")]
         np.testing.assert_allclose(p.predict(windows), ref.predict(windows), atol=1e-4)
