@@ -10,7 +10,10 @@ from audiofront.errors import (
     ConfigError,
     ExportError,
     InputError,
+    InputTooLong,
+    MissingDependency,
     ModelFileError,
+    QueueFull,
     RunnerError,
 )
 
@@ -23,6 +26,9 @@ __all__ = [
     "ConfigError",
     "ExportError",
     "InputError",
+    "InputTooLong",
+    "MissingDependency",
     "ModelFileError",
+    "QueueFull",
     "RunnerError",
 ]

@@ -1,7 +1,9 @@
-"""One error hierarchy, so callers can catch what they mean.
+"""One error hierarchy, so callers can catch what they mean; every exception class of the package is here.
 
 ``ConfigError`` and ``InputError`` are ``ValueError``s and ``BackendUnavailable`` is a
 ``RuntimeError``, so code that already catches the builtin types keeps working.
+``MissingDependency`` is also an ``ImportError`` (torch or an extra is not installed), and
+``InputTooLong`` an ``InputError`` (a clip over a caller's duration limit: HTTP 413 in the service).
 """
 
 __all__ = [
@@ -12,6 +14,9 @@ __all__ = [
     "ExportError",
     "ModelFileError",
     "RunnerError",
+    "MissingDependency",
+    "InputTooLong",
+    "QueueFull",
 ]
 
 
@@ -41,3 +46,15 @@ class ModelFileError(AudiofrontError, ValueError):
 
 class RunnerError(AudiofrontError, RuntimeError):
     """A backend failed on an input that passed every check (out of memory, a kernel error...)."""
+
+
+class MissingDependency(BackendUnavailable, ImportError):
+    """An optional dependency (torch, an extra's package) is not installed; the message says how to install it."""
+
+
+class InputTooLong(InputError):
+    """Audio longer than the caller's limit (the service's ``--max-seconds``), found before decoding all of it."""
+
+
+class QueueFull(AudiofrontError, RuntimeError):
+    """The serving batcher already holds ``max_queue`` requests; the caller should retry later (HTTP 503)."""

@@ -28,7 +28,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["register", "bench"]
+from audiofront.arguments import add_backend_argument, add_threads_argument
+
+__all__ = ["register", "bench", "add_serving_arguments"]
 
 TUNED_MALLOC = "glibc.malloc.mmap_max=0"
 
@@ -38,7 +40,7 @@ def register(subparsers) -> None:
                                    description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the paper's training size: 512 batches x 2 epochs")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run (about a minute, mostly ONNX export)")
-    parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads (default 2)")
+    add_threads_argument(parser, default=2, what="torch and ONNX Runtime intra-op threads")
     parser.add_argument("--json", metavar="FILE", help="write every result as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write the latency plot (PNG)")
     parser.add_argument("--skip-training", action="store_true", help="latency only")
@@ -59,6 +61,36 @@ def register(subparsers) -> None:
     from audiofront.bench import gpu  # `audiofront bench gpu`: the GPU check (imports torch only when run)
 
     gpu.register(parser.add_subparsers(dest="bench_command", metavar="{gpu}"))
+
+    parser = subparsers.add_parser(
+        "bench-serving", help="serving throughput: micro-batching on vs off, loopback HTTP load",
+        description="Start audiofront serve in a child process per setting and load it with concurrent one-window "
+                    "requests (or, with --in-process, the micro-batcher alone); prints a table of requests/s.",
+    )
+    add_serving_arguments(parser)
+    parser.set_defaults(func=_serving)
+
+
+def add_serving_arguments(parser) -> None:
+    """The serving benchmark's options (``audiofront bench-serving``, ``python -m audiofront.bench.serving``)."""
+    parser.add_argument("--model", default=None, help="pipeline artifact (default: the shipped piano model, which "
+                                                      "also runs on --backend torch-cpu)")
+    parser.add_argument("--max-batch", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--max-wait-ms", type=float, nargs="+", default=[5.0])
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=1024)
+    parser.add_argument("--warmup", type=int, default=128)
+    add_backend_argument(parser)
+    add_threads_argument(parser, what="onnxruntime intra-op threads in the server")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all settings; the median is shown")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure the micro-batcher over the pipeline alone (no HTTP, no child process)")
+
+
+def _serving(args) -> int:
+    from audiofront.bench.serving import run
+
+    return run(args)
 
 
 def _machine(threads: int) -> dict:

@@ -117,18 +117,11 @@ def _export(module, path: Path) -> Path:
 
 
 def _ort_session(path: Path, provider: str, threads: int):
-    import onnxruntime as ort
+    from audiofront.export.session import make_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
     # ORT's idle threads spin after each run; interleaved with torch they steal its cores
     # (measured: torch calls 100x slower). Without spinning ORT itself loses nothing here.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), options, providers=[provider])
-    if session.get_providers()[0] != provider:  # ORT falls back to the CPU silently
-        raise RuntimeError(f"{provider} did not start (got {session.get_providers()})")
-    return session
+    return make_session(path, [provider], intra_op_threads=threads, inter_op_threads=1, spinning=False)
 
 
 def _ort_contender(name, path, provider, backend, task, threads) -> Contender:
@@ -271,7 +264,7 @@ def _tensorrt_contender(onnx_path: Path, workdir: Path, task: str) -> Contender:
 
     engine = build_engine(onnx_path, workdir / (onnx_path.stem + ".engine"))
     runner = TensorRTRunner(engine).activate()
-    name = runner.input_specs()[0].name
+    name = runner.input_specs[0].name
 
     def prepare(audio):
         return lambda: runner.infer({name: audio})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["latency_table", "workload_table", "training_table", "check_target", "check_shapes", "shapes_table",
-           "plot_latency", "backends_table", "TARGET_RATIO"]
+           "plot_latency", "TARGET_RATIO"]
 
 
 def _ms(value: float) -> str:
@@ -123,12 +123,6 @@ def training_table(result: dict) -> str:
                  f"{result['overhead_median'] * 100:+.1f} % (median step); device {result['device']}, "
                  f"batch {result['batch']} x {result['seconds']:g} s, {result['batches_per_epoch']} batches x "
                  f"{result['epochs']} epochs, {result['threads']} threads.")
-    return "\n".join(lines)
-
-
-def backends_table(statuses) -> str:
-    lines = ["| backend | usable | reason |", "|---|---|---|"]
-    lines += [f"| {s.name} | {'yes' if s.usable else 'no'} | {s.reason} |" for s in statuses]
     return "\n".join(lines)
 
 

@@ -234,25 +234,23 @@ def bench_batcher(pipeline, max_batches: list[int], *, clients: int, requests: i
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m audiofront.bench.serving`` (the same as ``audiofront bench-serving``)."""
+    from audiofront.bench.cli import add_serving_arguments
+
     parser = argparse.ArgumentParser(prog="python -m audiofront.bench.serving", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="pipeline artifact (default: the shipped piano model, which "
-                                                      "also runs on --backend torch-cpu)")
-    parser.add_argument("--max-batch", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--max-wait-ms", type=float, nargs="+", default=[5.0])
-    parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--requests", type=int, default=1024)
-    parser.add_argument("--warmup", type=int, default=128)
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads in the server")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over all settings; the median is shown")
-    parser.add_argument("--in-process", action="store_true",
-                        help="measure the micro-batcher over the pipeline alone (no HTTP, no child process)")
-    args = parser.parse_args(argv)
+    add_serving_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The serving benchmark for parsed arguments (see :func:`audiofront.bench.cli.add_serving_arguments`)."""
     model = args.model
     if model is None:
         from audiofront.models.piano import pipeline_onnx
 
-        if not args.backend.startswith("torch"):
+        from audiofront.runtime.backends import runs
+
+        if args.backend == "auto" or not runs(args.backend, "torch"):
             model = str(pipeline_onnx())  # export once here, not in each server's start-up
     if args.in_process:
         from audiofront.runtime import Pipeline

@@ -1,6 +1,10 @@
 """ONNX export, graph checks, composition with classifiers, TensorRT engines, fp16 variants.
 
 Data flows ``frontend -> export``: this package imports the front-end modules, never the runtime.
+Names load on first use (PEP 562 ``__getattr__``): the runtime reads the metadata contract, the
+engine sidecars and ONNX Runtime sessions from here without importing torch, which only the
+torch-facing parts (:func:`export_onnx`, :func:`export_classifier`, :func:`torch_parity`,
+:func:`frontend_from_config`) need.
 
 Example (``frontend_onnx`` is a file :func:`export_onnx` wrote)::
 
@@ -11,42 +15,52 @@ Example (``frontend_onnx`` is a file :func:`export_onnx` wrote)::
     (True, True)
 """
 
-from audiofront.export.compose import LAYOUTS, prepend
-from audiofront.export.config import frontend_from_config
-from audiofront.export.engine import build_engine, engine_cache_key, read_sidecar
-from audiofront.export.fp16 import compare_fp16, to_fp16
-from audiofront.export.hygiene import GraphReport, assert_clean_graph, check_graph
-from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_file
-from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
-from audiofront.export.onnx_export import export_onnx
-from audiofront.export.streaming import export_streaming_onnx
-from audiofront.export.parity import ParityResult, torch_parity
-from audiofront.export.tensorrt_ops import TensorRTReport, check_tensorrt, tensorrt_table
+from __future__ import annotations
 
-__all__ = [
-    "export_onnx",
-    "export_streaming_onnx",
-    "prepend",
-    "LAYOUTS",
-    "check_graph",
-    "assert_clean_graph",
-    "GraphReport",
-    "check_tensorrt",
-    "TensorRTReport",
-    "tensorrt_table",
-    "build_engine",
-    "engine_cache_key",
-    "read_sidecar",
-    "frontend_from_config",
-    "to_fp16",
-    "compare_fp16",
-    "torch_parity",
-    "ParityResult",
-    "read_metadata",
-    "write_metadata",
-    "decode_metadata",
-    "eval_frames",
-    "load_onnx",
-    "atomic_write_bytes",
-    "sha256_file",
-]
+import importlib
+
+_EXPORTS = {
+    "export_onnx": "onnx_export",
+    "export_streaming_onnx": "streaming",
+    "prepend": "compose",
+    "LAYOUTS": "compose",
+    "export_classifier": "classifier",
+    "FrontEndClassifier": "classifier",
+    "check_graph": "hygiene",
+    "assert_clean_graph": "hygiene",
+    "GraphReport": "hygiene",
+    "check_tensorrt": "tensorrt_ops",
+    "TensorRTReport": "tensorrt_ops",
+    "tensorrt_table": "tensorrt_ops",
+    "build_engine": "engine",
+    "engine_cache_key": "engine",
+    "read_sidecar": "engine",
+    "frontend_from_config": "config",
+    "to_fp16": "fp16",
+    "compare_fp16": "fp16",
+    "torch_parity": "parity",
+    "ParityResult": "parity",
+    "make_session": "session",
+    "read_metadata": "metadata",
+    "write_metadata": "metadata",
+    "decode_metadata": "metadata",
+    "check_metadata": "metadata",
+    "eval_frames": "metadata",
+    "load_onnx": "artifacts",
+    "atomic_write_bytes": "artifacts",
+    "sha256_file": "artifacts",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'audiofront.export' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"audiofront.export.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

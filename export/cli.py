@@ -5,6 +5,7 @@ classifier ONNX and built into a TensorRT engine.
     audiofront export --preset ast --classifier ast.onnx -o pipe.onnx      # presets: docs/presets.md
     audiofront export --config fe.json --classifier cnn.onnx -o pipeline.onnx [--labels labels.txt]
     audiofront export --preset kapre-logmel -o logmel.onnx --engine logmel.engine --fp16
+    audiofront export-classifier --onnx cnn.onnx --frontend logmel.onnx --labels labels.txt -o cls.onnx
 
 It prints what it wrote, the graph hygiene and TensorRT op-check tables, and the ORT-vs-torch
 parity of the front-end. An op TensorRT does not take fails the command (exit 1, outputs
@@ -18,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "run_classifier"]
 
 
 def register(subparsers) -> None:
@@ -39,6 +40,27 @@ def register(subparsers) -> None:
     parser.add_argument("--fp16", action="store_true", help="fp16 engine (or fp16 ONNX variant without --engine)")
     parser.add_argument("--allow-unsupported", action="store_true", help="keep going when TensorRT lacks an op")
     parser.set_defaults(func=run)
+
+    parser = subparsers.add_parser(
+        "export-classifier", help="write a classifier as ONNX with kind=classifier metadata (for Triton ensembles)",
+        description="Check a classifier against the front-end it sits behind and write it as an ONNX file with the "
+        "metadata contract's kind=classifier keys (sample rate, bins, frames, layout, labels, clip), atomically. "
+        "The classifier is an ONNX file (--onnx) or a torch module (--module pkg.mod:factory [--weights state.pt]). "
+        "audiofront triton --ensemble and audiofront export --classifier take the result.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--onnx", metavar="FILE", help="a classifier ONNX taking the features")
+    source.add_argument("--module", metavar="MODULE:CALLABLE", help="a callable returning the torch classifier")
+    parser.add_argument("--weights", metavar="FILE", help="a state_dict for --module (torch.load, weights only)")
+    parser.add_argument("--frontend", required=True, metavar="ONNX", help="the front-end ONNX it sits behind")
+    parser.add_argument("--labels", required=True, metavar="FILE", help="class names: a JSON list or one per line")
+    parser.add_argument("--layout", default="batch,1,bins,frames",
+                        help="the classifier's input layout (default batch,1,bins,frames)")
+    parser.add_argument("--clip-samples", type=int, default=None, help="audio samples per window (default 1 s)")
+    parser.add_argument("--output", choices=("logits", "probabilities"), default=None,
+                        help="what it gives (default: probabilities when rows sum to 1, else logits)")
+    parser.add_argument("-o", "--out", required=True, metavar="ONNX", help="where to write it")
+    parser.set_defaults(func=run_classifier)
 
 
 def _labels(path: str | None) -> list[str] | None:
@@ -140,4 +162,40 @@ def run(args) -> int:
 
         variant = to_fp16(out, out.with_name(out.stem + ".fp16.onnx"))
         print(f"wrote {variant} (front-end fp32, classifier fp16)")
+    return 0
+
+
+def _load_module(spec: str, weights: str | None):
+    import importlib
+
+    from audiofront.errors import ConfigError
+
+    name, _, attr = spec.partition(":")
+    if not name or not attr:
+        raise ConfigError(f"--module must be MODULE:CALLABLE (e.g. mypkg.models:make_classifier), got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--module {spec!r} cannot be loaded: {exc}") from None
+    module = factory()
+    if weights:
+        import torch
+
+        try:
+            module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except (OSError, RuntimeError) as exc:
+            raise ConfigError(f"--weights {weights!r} do not load into {spec}: {exc}") from None
+    return module
+
+
+def run_classifier(args) -> int:
+    from audiofront.export.classifier import export_classifier
+    from audiofront.export.metadata import read_metadata
+
+    classifier = args.onnx if args.onnx else _load_module(args.module, args.weights)
+    out = export_classifier(classifier, args.out, frontend=args.frontend, labels=_labels(args.labels),
+                            layout=args.layout, clip_samples=args.clip_samples, output=args.output)
+    meta = read_metadata(out)
+    print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+    print("metadata: " + ", ".join(f"{k.removeprefix('audiofront.')}={v}" for k, v in meta.items()))
     return 0

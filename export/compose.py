@@ -11,7 +11,8 @@ the classifier input's axes with the front-end's words plus ``1`` for an added a
 - ``"batch,frames,bins"`` / ``"batch,1,frames,bins"`` / ``"batch,frames,bins,1"``: time first;
 - with a ``(batch, channels, time)`` front-end, ``channels`` appears too, e.g. ``"batch,channels,bins,frames"``.
 
-Other spellings mean the same (:func:`canonical_layout`): ``"(batch, 1, n_mels, frames)"``
+The layouts, their spellings and the frames law are the metadata contract's
+(:mod:`audiofront.export.metadata`). Other spellings mean the same (:func:`canonical_layout`): ``"(batch, 1, n_mels, frames)"``
 (``n_mels``/``freq`` for bins, ``time`` for frames, brackets and spaces ignored), ``"NCHW"``
 (= ``"batch,1,bins,frames"``) and ``"NHWC"``.
 
@@ -40,25 +41,25 @@ from onnx import TensorProto, helper
 from audiofront import __version__
 from audiofront.errors import ConfigError, ExportError, ModelFileError
 from audiofront.export.artifacts import check_and_save, load_onnx
-from audiofront.export.hygiene import DEFAULT_DOMAINS, value_dims
-from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata, write_metadata
+from audiofront.export.hygiene import DEFAULT_DOMAINS, graph_inputs, value_dims
+from audiofront.export.metadata import (
+    FEATURE_LAYOUTS,
+    OUTPUT_KINDS,
+    canonical_layout,
+    check_metadata,
+    clip_for_frames,
+    decode_metadata,
+    eval_frames,
+    key,
+    layout_plan,
+    layout_shape,
+    read_metadata,
+    write_metadata,
+)
 
 __all__ = ["prepend", "LAYOUTS", "layout_shape", "canonical_layout"]
 
-LAYOUTS = (
-    "batch,bins,frames",
-    "batch,1,bins,frames",
-    "batch,bins,frames,1",
-    "batch,frames,bins",
-    "batch,1,frames,bins",
-    "batch,frames,bins,1",
-)
-
-# Other spellings users write for the same axes, and the image-style shorthands.
-_AXIS_ALIASES = {"n_mels": "bins", "mels": "bins", "mel": "bins", "n_bins": "bins", "freq": "bins", "frequency": "bins",
-                 "n_freq": "bins", "f": "bins", "time": "frames", "n_frames": "frames", "t": "frames", "n": "batch",
-                 "b": "batch", "c": "channels", "channel": "channels"}
-_SHORTHANDS = {"nchw": "batch,1,bins,frames", "nhwc": "batch,bins,frames,1", "ncw": "batch,bins,frames"}
+LAYOUTS = FEATURE_LAYOUTS
 
 _CLASSIFIER_PREFIX = "classifier/"
 _ADAPTER_PREFIX = "layout/"
@@ -70,30 +71,6 @@ def _opset(model: onnx.ModelProto) -> int:
 
 def _fmt(dims) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
-
-
-def canonical_layout(layout: str) -> str:
-    """``"(batch, 1, n_mels, frames)"`` -> ``"batch,1,bins,frames"``; ``"NCHW"`` (H = bins, W = frames) too."""
-    if not isinstance(layout, str) or not layout.strip():
-        raise ConfigError(f"layout must be 'auto', one of {LAYOUTS} or a similar axis list, got {layout!r}")
-    text = layout.strip().lower()
-    if text in ("auto", *_SHORTHANDS):
-        return _SHORTHANDS.get(text, text)
-    tokens = [t.strip() for t in text.strip("()[] ").split(",")]
-    return ",".join(_AXIS_ALIASES.get(t, t) for t in tokens)
-
-
-def layout_shape(source_tokens: list[str], source_dims: list, layout: str) -> list:
-    """The dims the front-end output takes after rearranging to ``layout`` (``1`` for added axes)."""
-    target = [t.strip() for t in layout.split(",")]
-    kept = [t for t in target if t != "1"]
-    if sorted(kept) != sorted(source_tokens):
-        raise ConfigError(
-            f"layout {layout!r} must name each of the front-end's axes {','.join(source_tokens)} once, "
-            "plus '1' for added axes"
-        )
-    by_name = dict(zip(source_tokens, source_dims))
-    return [1 if t == "1" else by_name[t] for t in target]
 
 
 def _fits(expected: list, actual: list) -> str | None:
@@ -109,15 +86,12 @@ def _fits(expected: list, actual: list) -> str | None:
 def _adapter(in_name: str, out_name: str, source_tokens: list[str], source_dims: list, layout: str, opset: int,
              ir_version: int):
     """A model rearranging the features to ``layout``: Transpose (if needed) then Unsqueeze (if needed)."""
-    target = [t.strip() for t in layout.split(",")]
-    kept = [t for t in target if t != "1"]
+    perm, axes = layout_plan(source_tokens, layout)
     nodes, inits = [], []
     current = in_name
-    perm = [source_tokens.index(t) for t in kept]
     if perm != list(range(len(perm))):
         nodes.append(helper.make_node("Transpose", [current], ["transposed"], perm=perm, name="transpose"))
         current = "transposed"
-    axes = [i for i, t in enumerate(target) if t == "1"]
     if axes:
         inits.append(helper.make_tensor("unsqueeze_axes", TensorProto.INT64, [len(axes)], axes))
         nodes.append(helper.make_node("Unsqueeze", [current, "unsqueeze_axes"], ["unsqueezed"], name="unsqueeze"))
@@ -151,22 +125,6 @@ def _align_opsets(fe: onnx.ModelProto, cls: onnx.ModelProto, fe_name: str, cls_n
     for model in out:
         model.ir_version = ir
     return out[0], out[1], target, ir
-
-
-def _clip_for_frames(formula: str, frames: int) -> int:
-    """Fewest samples that give exactly ``frames`` frames."""
-    lo, hi = 1, 1
-    while eval_frames(formula, hi) < frames:
-        hi *= 2
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if eval_frames(formula, mid) >= frames:
-            hi = mid
-        else:
-            lo = mid + 1
-    if eval_frames(formula, lo) != frames:
-        raise ExportError(f"no audio length gives exactly {frames} frames with frames = {formula}")
-    return lo
 
 
 def _is_softmax_output(model: onnx.ModelProto, output: str) -> bool:
@@ -207,21 +165,22 @@ def prepend(
     fe = load_onnx(frontend_onnx, what="front-end")
     cls = load_onnx(classifier_onnx, what="classifier")
     fe_meta, cls_meta = read_metadata(fe), read_metadata(cls)
-    if fe_meta.get("audiofront.kind") != "frontend":
+    if fe_meta.get(key("kind")) != "frontend":
         raise ModelFileError(
-            f"{fe_name} has no audiofront front-end metadata (audiofront.kind={fe_meta.get('audiofront.kind')!r}); "
+            f"{fe_name} has no audiofront front-end metadata (audiofront.kind={fe_meta.get(key('kind'))!r}); "
             "export it with audiofront.export.export_onnx"
         )
-    fe_info, cls_info = decode_metadata(fe_meta), decode_metadata(cls_meta)
+    fe_info = check_metadata(fe_meta, kind="frontend", source=fe_name)
+    cls_info = decode_metadata(cls_meta)  # hints only: a classifier from elsewhere may carry none
 
     # Metadata the classifier was trained with must match what the front-end produces.
     rate = fe_info["sample_rate"]
     for source, claimed in ((f"{cls_name} metadata", cls_info.get("sample_rate")), ("sample_rate argument", sample_rate)):
         if claimed is not None and claimed != rate:
             raise ExportError(f"sample-rate mismatch: {fe_name} runs at {rate} Hz but the {source} says {claimed} Hz")
-    for key in ("n_mels", "n_bins", "n_fft", "hop_length"):
-        if key in cls_info and key in fe_info and cls_info[key] != fe_info[key]:
-            raise ExportError(f"{key} mismatch: {fe_name} has {fe_info[key]} but {cls_name} metadata says {cls_info[key]}")
+    for name in ("n_mels", "n_bins", "n_fft", "hop_length"):
+        if name in cls_info and name in fe_info and cls_info[name] != fe_info[name]:
+            raise ExportError(f"{name} mismatch: {fe_name} has {fe_info[name]} but {cls_name} metadata says {cls_info[name]}")
 
     # A streaming front-end (export_streaming_onnx) also gives next_state: it passes through, so a
     # frame-wise classifier runs chunk by chunk with it.
@@ -236,8 +195,7 @@ def prepend(
     if len(source_tokens) != len(fe_dims) or "complex" in source_tokens:
         raise ExportError(f"{fe_name} gives {fe_info['output_layout']} {_fmt(fe_dims)}: prepend needs real features "
                           "(batch, [channels,] bins, frames)")
-    initializers = {i.name for i in cls.graph.initializer}
-    cls_inputs = [i for i in cls.graph.input if i.name not in initializers]
+    cls_inputs = graph_inputs(cls)
     if len(cls_inputs) != 1:
         raise ExportError(f"{cls_name} must take exactly one input (the features), takes {[i.name for i in cls_inputs]}")
     cls_in = cls_inputs[0]
@@ -250,6 +208,8 @@ def prepend(
         )
 
     layout = canonical_layout(layout)
+    if layout == "auto" and cls_info.get("feature_layout"):  # the classifier says what it takes
+        layout = canonical_layout(cls_info["feature_layout"])
     if layout == "auto":
         if "channels" in source_tokens:
             candidates = [fe_info["output_layout"], "batch,channels,frames,bins", "batch,bins,frames,channels"]
@@ -289,17 +249,19 @@ def prepend(
     if clip_samples is None:
         clip_samples = cls_info.get("clip_samples")
     if clip_samples is None:
-        clip_samples = _clip_for_frames(fe_meta["audiofront.frames"], fixed_frames) if fixed_frames else rate
+        clip_samples = clip_for_frames(fe_meta[key("frames")], fixed_frames) if fixed_frames else rate
     if isinstance(clip_samples, bool) or not isinstance(clip_samples, int) or clip_samples < 1:
         raise ConfigError(f"clip_samples must be a positive integer, got {clip_samples!r}")
-    if fixed_frames is not None and eval_frames(fe_meta["audiofront.frames"], clip_samples) != fixed_frames:
+    if fixed_frames is not None and eval_frames(fe_meta[key("frames")], clip_samples) != fixed_frames:
         raise ExportError(
             f"clip_samples={clip_samples} gives {eval_frames(fe_meta['audiofront.frames'], clip_samples)} frames, "
             f"but {cls_name} takes exactly {fixed_frames}"
         )
 
     fe, cls, opset, ir = _align_opsets(fe, cls, fe_name, cls_name)
-    cls = onnx.compose.add_prefix(cls, _CLASSIFIER_PREFIX, rename_outputs=False)
+    cls = onnx.compose.add_prefix(cls, _CLASSIFIER_PREFIX, rename_outputs=False)  # a copy
+    # Its audiofront.* keys were read above; merge_models refuses keys both parts carry with other values.
+    write_metadata(cls, {}, replace=True)
     cls_outputs = [o.name for o in cls.graph.output]
     try:
         adapter = _adapter("in", "out", source_tokens, fe_dims, layout, opset, ir)
@@ -344,8 +306,8 @@ def prepend(
         raise ConfigError(f"labels has {len(labels)} names but {cls_name} gives {n_classes} classes {_fmt(out_dims)}")
     if output is None:
         output = cls_info.get("output") or ("probabilities" if _is_softmax_output(cls, cls_outputs[0]) else "logits")
-    if output not in ("logits", "probabilities"):
-        raise ConfigError(f"output must be 'logits' or 'probabilities', got {output!r}")
+    if output not in OUTPUT_KINDS:
+        raise ConfigError(f"output must be one of {list(OUTPUT_KINDS)}, got {output!r}")
     if output_layout is None:
         if len(out_dims) != 2:
             raise ConfigError(f"{cls_name} output has rank {len(out_dims)} {_fmt(out_dims)}: pass output_layout=...")

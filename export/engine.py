@@ -31,8 +31,8 @@ from typing import Mapping, Sequence
 from audiofront import __version__
 from audiofront.errors import BackendUnavailable, ConfigError, ExportError, ModelFileError
 from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_bytes
-from audiofront.export.hygiene import value_dims
-from audiofront.export.metadata import decode_metadata, read_metadata
+from audiofront.export.hygiene import graph_inputs, value_dims
+from audiofront.export.metadata import decode_metadata, key, read_metadata
 
 __all__ = [
     "PRECISIONS",
@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 PRECISIONS = ("fp32", "fp16")
+_ENGINE_KEY = key("engine_key")
 _AXES = ("batch", "time")
 
 
@@ -184,13 +185,15 @@ def write_engine(engine: str | os.PathLike, data: bytes, sidecar: Mapping[str, s
     except FileNotFoundError:
         pass
     atomic_write_bytes(engine, data)
+    for name in sidecar:
+        key(name)  # the contract's keys only
     atomic_write_bytes(sidecar_path(engine), json.dumps(dict(sidecar), indent=1, sort_keys=True).encode())
     return engine
 
 
 def cached_engine_valid(engine: str | os.PathLike, key: str) -> bool:
     """True when ``engine`` exists and its sidecar records ``key``."""
-    return Path(engine).is_file() and read_sidecar(engine).get("audiofront.engine_key") == key
+    return Path(engine).is_file() and read_sidecar(engine).get(_ENGINE_KEY) == key
 
 
 def frontend_layer_indices(layers: Sequence[tuple[Sequence[str], Sequence[str]]], feature_tensor: str | None) -> set[int]:
@@ -267,8 +270,7 @@ def build_engine(
     data = model.SerializeToString()
     meta = read_metadata(model)
     shapes = normalize_shapes(shapes if shapes is not None else default_shapes(meta))
-    initializers = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
+    inputs = graph_inputs(model)
     if len(inputs) != 1:
         raise ExportError(f"{str(onnx_path)!r} must have one input (audio), has {[i.name for i in inputs]}")
     profile = profile_shapes(value_dims(inputs[0]), shapes)
@@ -276,17 +278,17 @@ def build_engine(
     trt = import_tensorrt()
     gpu = _gpu_name()
     onnx_sha = sha256_bytes(data)
-    key = engine_cache_key(onnx_sha, trt.__version__, gpu, precision, shapes)
+    engine_key = engine_cache_key(onnx_sha, trt.__version__, gpu, precision, shapes)
     sidecar = {
-        **meta, "audiofront.onnx_sha256": onnx_sha, "audiofront.engine_key": key,
-        "audiofront.tensorrt_version": trt.__version__, "audiofront.gpu": gpu, "audiofront.precision": precision,
-        "audiofront.shapes": json.dumps({k: list(v) for k, v in shapes.items()}),
-        "audiofront.engine_built_by": __version__,
+        **meta, key("onnx_sha256"): onnx_sha, key("engine_key"): engine_key,
+        key("tensorrt_version"): trt.__version__, key("gpu"): gpu, key("precision"): precision,
+        key("shapes"): json.dumps({k: list(v) for k, v in shapes.items()}),
+        key("engine_built_by"): __version__,
     }
-    if cached_engine_valid(engine, key):
+    if cached_engine_valid(engine, engine_key):
         return Path(engine)
-    cached = Path(cache_dir) / f"{key}.engine" if cache_dir is not None else None
-    if cached is not None and cached_engine_valid(cached, key):
+    cached = Path(cache_dir) / f"{engine_key}.engine" if cache_dir is not None else None
+    if cached is not None and cached_engine_valid(cached, engine_key):
         return write_engine(engine, cached.read_bytes(), sidecar)
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -307,8 +309,8 @@ def build_engine(
     if precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
         config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
-        feature = meta.get("audiofront.feature_tensor") if meta.get("audiofront.kind") == "pipeline" else None
-        sidecar["audiofront.fp32_layers"] = str(_keep_frontend_fp32(trt, network, feature))
+        feature = meta.get(key("feature_tensor")) if meta.get(key("kind")) == "pipeline" else None
+        sidecar[key("fp32_layers")] = str(_keep_frontend_fp32(trt, network, feature))
     cache_bytes = Path(timing_cache).read_bytes() if timing_cache is not None and Path(timing_cache).is_file() else b""
     cache = config.create_timing_cache(cache_bytes)
     config.set_timing_cache(cache, ignore_mismatch=False)

@@ -30,7 +30,8 @@ import onnx.utils
 
 from audiofront.errors import BackendUnavailable, ConfigError, ExportError
 from audiofront.export.artifacts import check_and_save, load_onnx
-from audiofront.export.metadata import read_metadata, write_metadata
+from audiofront.export.hygiene import graph_inputs
+from audiofront.export.metadata import key, read_metadata, write_metadata
 
 __all__ = ["to_fp16", "compare_fp16"]
 
@@ -55,16 +56,16 @@ def to_fp16(pipeline, out: str | os.PathLike) -> Path:
     name = "pipeline" if isinstance(pipeline, onnx.ModelProto) else f"pipeline {str(pipeline)!r}"
     model = load_onnx(pipeline, what="pipeline")
     meta = read_metadata(model)
-    if meta.get("audiofront.kind") != "pipeline":
+    if meta.get(key("kind")) != "pipeline":
         raise ConfigError(
-            f"{name} is a {meta.get('audiofront.kind', 'non-audiofront model')!r}, not a pipeline: a front-end stays fp32; "
+            f"{name} is a {meta.get(key('kind'), 'non-audiofront model')!r}, not a pipeline: a front-end stays fp32; "
             "prepend it to a classifier first"
         )
-    feature = meta.get("audiofront.feature_tensor")
+    feature = meta.get(key("feature_tensor"))
     if not feature:
         raise ExportError(f"{name} has no audiofront.feature_tensor metadata; build it with audiofront.export.prepend")
     float16 = _converter()
-    inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    inputs = [i.name for i in graph_inputs(model)]
     outputs = [o.name for o in model.graph.output]
     try:
         extractor = onnx.utils.Extractor(model)
@@ -84,19 +85,19 @@ def to_fp16(pipeline, out: str | os.PathLike) -> Path:
         raise ExportError(f"cannot make the fp16 variant of {name}: {type(exc).__name__}: {exc}") from exc
     merged.graph.name = model.graph.name
     merged.producer_name, merged.producer_version = model.producer_name, model.producer_version
-    write_metadata(merged, {**meta, "audiofront.precision": "fp16-classifier"}, replace=True)
+    write_metadata(merged, {**meta, "precision": "fp16-classifier"}, replace=True)
     return check_and_save(merged, out, what=f"the fp16 variant of {name}")
 
 
 def compare_fp16(fp32_model, fp16_model, audio: np.ndarray) -> dict[str, float]:
     """Run both on onnxruntime's CPU provider: ``max_abs_diff``, ``max_rel_diff`` (to the fp32
     output's largest magnitude) and ``argmax_agreement`` (fraction of items whose top class agrees)."""
-    from audiofront.export.parity import ort_session
+    from audiofront.export.session import make_session
 
     audio = np.asarray(audio, dtype=np.float32)
     outs = []
     for model in (fp32_model, fp16_model):
-        session = ort_session(model if not isinstance(model, onnx.ModelProto) else model.SerializeToString())
+        session = make_session(model if not isinstance(model, onnx.ModelProto) else model.SerializeToString())
         outs.append(session.run(None, {session.get_inputs()[0].name: audio})[0].astype(np.float64))
     ref, got = outs
     diff = float(np.abs(ref - got).max())

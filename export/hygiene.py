@@ -22,7 +22,7 @@ import onnx
 from audiofront.errors import ExportError
 from audiofront.export.artifacts import load_onnx
 
-__all__ = ["value_dims", "GraphReport", "check_graph", "assert_clean_graph", "FORBIDDEN_OPS", "DEFAULT_DOMAINS"]
+__all__ = ["value_dims", "graph_inputs", "GraphReport", "check_graph", "assert_clean_graph", "FORBIDDEN_OPS", "DEFAULT_DOMAINS"]
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
@@ -60,6 +60,12 @@ def value_dims(value_info: onnx.ValueInfoProto) -> list[str | int | None]:
         else:
             out.append(None)
     return out
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The inputs a caller feeds: ``graph.input`` minus initializers (older exporters list weights as inputs)."""
+    initializers = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in initializers]
 
 
 @dataclass
@@ -106,9 +112,8 @@ def check_graph(model, *, dynamic_batch: bool = True, dynamic_time: bool = True,
     name = model.graph.name if isinstance(model, onnx.ModelProto) else str(model)
     model = load_onnx(model, what="graph", check=False)
     opset = next((o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS), None)
-    initializers = {i.name for i in model.graph.initializer}
     report = GraphReport(name=name, opset=opset)
-    report.inputs = {i.name: value_dims(i) for i in model.graph.input if i.name not in initializers}
+    report.inputs = {i.name: value_dims(i) for i in graph_inputs(model)}
     report.outputs = {o.name: value_dims(o) for o in model.graph.output}
     for imp in model.opset_import:
         if imp.domain not in DEFAULT_DOMAINS:

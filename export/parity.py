@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from audiofront.errors import BackendUnavailable
+from audiofront.export.session import make_session
 
-__all__ = ["ParityResult", "torch_parity", "ort_session"]
+__all__ = ["ParityResult", "torch_parity"]
 
 
 @dataclass(frozen=True)
@@ -34,23 +34,13 @@ class ParityResult:
                 f"max abs diff {self.max_abs_diff:.3g} (outputs up to {self.max_abs_value:.3g})")
 
 
-def ort_session(path, providers=("CPUExecutionProvider",)):
-    """An ``onnxruntime.InferenceSession`` for a path or serialised model bytes;
-    :class:`BackendUnavailable` when onnxruntime is missing."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise BackendUnavailable("onnxruntime is not installed: pip install 'audiofront[cpu]'") from None
-    return ort.InferenceSession(path if isinstance(path, bytes) else str(path), providers=list(providers))
-
-
 def torch_parity(path, module: nn.Module, audio: torch.Tensor | None = None, *, sample_rate: int = 16000,
                  seed: int = 0) -> ParityResult:
     """Run ``audio`` (default: 2 x 1.3 s of noise, a shape export did not trace) through both and compare."""
     if audio is None:
         gen = torch.Generator().manual_seed(seed)
         audio = torch.randn(2, int(sample_rate * 1.3) + 7, generator=gen) * 0.1
-    session = ort_session(path)
+    session = make_session(path if isinstance(path, bytes) else str(path))
     got = session.run(None, {session.get_inputs()[0].name: audio.numpy().astype(np.float32)})[0]
     was_training = module.training
     module.eval()

@@ -41,7 +41,7 @@ import onnx
 
 from audiofront import __version__
 from audiofront.errors import ConfigError, ModelFileError
-from audiofront.export.metadata import decode_metadata, eval_frames, read_metadata
+from audiofront.export.metadata import check_metadata, decode_metadata, eval_frames, read_metadata
 from audiofront.export.triton_config import (
     INSTANCE_KINDS,
     TensorConfig,
@@ -101,11 +101,8 @@ def _load(path, want_kind: str, role: str) -> _Onnx:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
         raise ModelFileError(f"{role} {str(path)!r} is not a readable ONNX model: {exc}") from None
-    meta = decode_metadata(read_metadata(model))
-    kind = meta.get("kind")
-    if kind != want_kind:
-        raise ModelFileError(f"{role} {str(path)!r} has audiofront.kind={kind!r}; expected {want_kind!r} "
-                             f"(an ONNX written by audiofront's export)")
+    # The metadata contract's check: the kind, its required keys and their values.
+    meta = check_metadata(read_metadata(model), kind=want_kind, source=f"{role} {str(path)!r}")
     return _Onnx(path, model, meta)
 
 

@@ -4,6 +4,16 @@ Inputs are float tensors ``(..., time)``; outputs ``(..., freq, frames)``. Names
 follow ``torchaudio.transforms``; numbers equal librosa's.
 """
 
+try:
+    import torch  # noqa: F401  (every module here is a torch nn.Module)
+except ImportError:
+    from audiofront.errors import MissingDependency
+
+    raise MissingDependency(
+        "torch is needed to build audio front-ends (audiofront.frontend), export and train; install it with "
+        "pip install torch==2.13.0 (or the 'torch' extra). Exported pipelines run without it (audiofront.runtime)."
+    ) from None
+
 from audiofront.frontend import functional, kaldi_functional, utterance_functional
 from audiofront.frontend.augment import AdditiveNoise, SpecAugment
 from audiofront.frontend.cepstral import MFCC, ComputeDeltas

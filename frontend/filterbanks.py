@@ -112,13 +112,15 @@ class MelScale(Filterbank):
     """
 
     def __init__(self, n_mels: int = 128, sample_rate: int = 16000, f_min: float = 0.0, f_max: float | None = None,
-                 n_stft: int = 201, norm: str | None = None, mel_scale: str = "htk", *,
+                 n_stft: int | None = None, norm: str | None = None, mel_scale: str = "htk", *,
                  n_fft: int | None = None, trainable: bool = False):
+        # n_stft=None means "not given": torchaudio's 201 when n_fft is not given either, else n_fft // 2 + 1.
         if n_fft is None:
+            n_stft = 201 if n_stft is None else n_stft
             if isinstance(n_stft, bool) or not isinstance(n_stft, int) or n_stft < 2:
                 raise ConfigError(f"n_stft must be an integer >= 2, got {n_stft!r}")
             n_fft = 2 * (n_stft - 1)
-        elif n_fft // 2 + 1 != n_stft and n_stft != 201:
+        elif n_stft is not None and n_fft // 2 + 1 != n_stft:
             raise ConfigError(f"n_stft ({n_stft}) disagrees with n_fft ({n_fft}): n_stft must be n_fft // 2 + 1")
         weights = F.mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max,
                                    norm=norm, mel_scale=mel_scale)

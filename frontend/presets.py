@@ -145,10 +145,6 @@ class FrontEnd(nn.Sequential):
                 meta[key] = self.info[key]
         return meta
 
-    def input_example(self, batch: int = 1, seconds: float = 1.0) -> torch.Tensor:
-        """Random mono audio ``(batch, samples)`` for tracing."""
-        return torch.randn(batch, int(self.sample_rate * seconds)) * 0.1
-
 
 def kapre_stft(sample_rate: int = 32000, *, top_db: float | None = None, algorithm: str = "auto") -> FrontEnd:
     """The Kapre paper's benchmark front-end: power STFT (n_fft 512, hop 256, Hann) in dB.

@@ -3,22 +3,40 @@
 - :class:`KapreConvNet`: the Kapre paper's 5-layer convnet;
 - :func:`load_piano_model` ``-> (frontend, classifier, config)``, :func:`pipeline_onnx` (the model
   as one ONNX pipeline, cached), :func:`load_pipeline` (an ``audiofront.runtime.Pipeline`` over it);
-- :mod:`~audiofront.models.synth` (training notes), :mod:`~audiofront.models.pluck` (Karplus-Strong
+- :mod:`~audiofront.models.cache` (where that pipeline is cached: torch-free),
+  :mod:`~audiofront.models.synth` (training notes), :mod:`~audiofront.models.pluck` (Karplus-Strong
   test notes), :mod:`~audiofront.models.train`, :mod:`~audiofront.models.evaluate`.
+
+Names load on first use (PEP 562): ``audiofront classify`` reads the notes and the cache here
+without importing torch.
 """
 
-from audiofront.models.convnet import KapreConvNet
-from audiofront.models.notes import PIANO_LABELS, label_text, note_frequency, note_name
-from audiofront.models.piano import PianoClassifier, load_piano_model, load_pipeline, pipeline_onnx
+from __future__ import annotations
 
-__all__ = [
-    "KapreConvNet",
-    "PianoClassifier",
-    "load_piano_model",
-    "pipeline_onnx",
-    "load_pipeline",
-    "PIANO_LABELS",
-    "label_text",
-    "note_frequency",
-    "note_name",
-]
+import importlib
+
+_EXPORTS = {
+    "KapreConvNet": "convnet",
+    "PianoClassifier": "piano",
+    "load_piano_model": "piano",
+    "pipeline_onnx": "piano",
+    "load_pipeline": "piano",
+    "PIANO_LABELS": "notes",
+    "label_text": "notes",
+    "note_frequency": "notes",
+    "note_name": "notes",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'audiofront.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"audiofront.models.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -3,7 +3,10 @@
 - ``train``: train the shipped model on synthesised notes (``--eval-only``: measure a model's accuracy);
 - ``demo``: synthesise a melody to a WAV file, classify it note by note on ONNX Runtime (CPU),
   compare with torch; exits 1 when the backends disagree or the notes come out wrong;
-- ``classify FILE...``: top-k notes of audio files (WAV/FLAC/OGG/MP3, any rate), ``--json``.
+- ``classify FILE...``: top-k labels of audio files (WAV/FLAC/OGG/MP3, any rate), ``--json``; the
+  piano model's cached ONNX pipeline or any pipeline file (``--model``), on ONNX Runtime without
+  importing torch; ``--verbose`` prints the import, load and first-call times;
+- ``evaluate``: the piano model's accuracy on held-out sets (= ``train --eval-only``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["register", "DEMO_MELODY", "read_audio"]
+from audiofront.arguments import add_backend_argument, add_threads_argument, add_verbose_argument
+
+__all__ = ["register", "add_evaluate_arguments", "DEMO_MELODY", "read_audio"]
 
 # Ode to Joy, first phrase, with a bass line under it: spans A1..G5.
 DEMO_MELODY = "E4 E4 F4 G4 G4 F4 E4 D4 C4 C4 D4 E4 E4 D4 D4 C3 G2 A1 G5"
@@ -22,9 +27,16 @@ DEMO_SEED = 3
 MIN_RATE, MAX_RATE = 8000, 384000
 
 
-def register(subparsers) -> None:
-    from audiofront.models import evaluate
+def add_evaluate_arguments(parser) -> None:
+    """The held-out evaluation's options (``train --eval-only``, ``evaluate``, ``python -m audiofront.models.evaluate``)."""
+    parser.add_argument("--weights", default=None, help="folder with piano.pt/piano.json (default: the shipped model)")
+    parser.add_argument("--per-note", type=int, default=4, help="synthetic notes per key (pluck: half as many; default 4)")
+    parser.add_argument("--eval-seed", type=int, default=0, help="seed of the held-out sets (default 0)")
+    parser.add_argument("--no-sox", action="store_true", help="skip the sox pluck set")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+
+def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the piano-note model on synthesised notes",
                               description="Train the 88-class piano model on synthesised notes (reproducible: fixed "
                                           "seed, deterministic data); writes piano.pt, piano.json and piano88.onnx.")
@@ -32,14 +44,20 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=64, help="notes per step (default 64)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_threads_argument(p, what="torch CPU threads")
     p.add_argument("--out", default="piano-model", help="output folder (default ./piano-model)")
     p.add_argument("--no-export", action="store_true", help="skip writing the ONNX pipeline")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--eval-only", action="store_true",
                    help="do not train: print the accuracy of --weights (default: the shipped model) on held-out sets")
-    evaluate.add_arguments(p)
+    add_evaluate_arguments(p)
     p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("evaluate", help="accuracy of the piano model on held-out notes (train --eval-only)",
+                              description="Top-1 and within-one-semitone accuracy of the piano model on notes it "
+                                          "never saw: held-out synthetic notes, Karplus-Strong plucks, sox plucks.")
+    add_evaluate_arguments(p)
+    p.set_defaults(func=_evaluate)
 
     p = subparsers.add_parser("demo", help="synthesise a melody and recognise its notes on ONNX Runtime (CPU)",
                               description="Synthesise a short melody to a WAV file, run it through the piano model's "
@@ -48,25 +66,35 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="folder for demo-melody.wav (default: a new temporary folder)")
     p.add_argument("--notes", default=DEMO_MELODY, help=f"note names, space-separated (default: {DEMO_MELODY!r})")
     p.add_argument("--note-seconds", type=float, default=0.5, help="length of each note (default 0.5)")
-    p.add_argument("--backend", default="onnxruntime-cpu", help="Pipeline backend (default onnxruntime-cpu)")
+    add_backend_argument(p, default="onnxruntime-cpu")
     p.set_defaults(func=_demo)
 
-    p = subparsers.add_parser("classify", help="name the piano note in audio files",
+    p = subparsers.add_parser("classify", help="name the piano note (or --model's labels) in audio files",
                               description="Top-k piano notes of each audio file (WAV/FLAC/OGG/MP3, any sample rate, "
-                                          "mixed to mono); window probabilities are averaged over the file.")
+                                          "mixed to mono); window probabilities are averaged over the file. With "
+                                          "--model, any pipeline ONNX or TensorRT engine and its labels. Runs "
+                                          "without torch unless the backend is torch-* or the piano model's pipeline "
+                                          "is not cached yet.")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--backend", default="auto",
-                   help="auto | onnxruntime-cpu | onnxruntime-cuda | tensorrt | torch-cpu | torch-cuda (default auto)")
+    p.add_argument("--model", default=None, metavar="FILE",
+                   help="a pipeline .onnx or .engine (default: the shipped piano model, exported once into the cache)")
+    add_backend_argument(p)
+    add_threads_argument(p)
+    add_verbose_argument(p)
     p.add_argument("--top-k", type=int, default=3, help="labels per file (default 3)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(func=_classify)
 
 
-def _train(args) -> int:
+def _evaluate(args) -> int:
     from audiofront.models import evaluate
 
+    return evaluate.run(args)
+
+
+def _train(args) -> int:
     if args.eval_only:
-        return evaluate.run(args)
+        return _evaluate(args)
     from audiofront.models.train import train
 
     summary = train(steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr, out=args.out,
@@ -85,47 +113,80 @@ def read_audio(path) -> tuple:
     classify them (zero-padded to a window), so the three agree.
     """
     import numpy as np
-    import soundfile as sf
 
     from audiofront.errors import InputError
+    from audiofront.runtime.audio import load_audio
 
     if not Path(path).is_file():
         raise InputError("no such file" if not Path(path).exists() else "not a file")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read audio: {exc}") from None
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise InputError(f"sample rate {rate} Hz is outside [{MIN_RATE}, {MAX_RATE}] Hz: the model needs up to C8 (4186 Hz)")
-    if data.size == 0:
-        raise InputError("no samples")
-    mono = data.mean(axis=1)
-    if not np.isfinite(mono).all():
-        raise InputError("contains NaN or Inf samples")
+    data, rate = load_audio(path, min_rate=MIN_RATE, max_rate=MAX_RATE)  # (channels, time)
+    mono = data.mean(axis=0, dtype=np.float32)
     return mono, int(rate)
+
+
+def _open_pipeline(args):
+    """The Pipeline ``classify`` runs: ``--model``, else the piano model (its cached ONNX; torch only to
+    export it once, or for a torch-* backend)."""
+    from audiofront.runtime import Pipeline
+    from audiofront.runtime.backends import runs
+
+    torch_backend = args.backend != "auto" and runs(args.backend, "torch")
+    if args.model is not None:
+        return Pipeline.load(args.model, backend=args.backend, intra_op_num_threads=args.threads)
+    if not torch_backend:
+        from audiofront.models.cache import cached_pipeline_path
+
+        cached = cached_pipeline_path()
+        if cached.is_file():
+            return Pipeline.load(cached, backend=args.backend, intra_op_num_threads=args.threads)
+    from audiofront.runtime.torch_runner import import_torch
+
+    torch = import_torch("export the piano model into the cache once (or run it on a torch-* backend); "
+                         "pass --model pipeline.onnx to classify with an exported pipeline instead")
+    if args.threads and torch_backend:
+        torch.set_num_threads(args.threads)
+    from audiofront.models.piano import load_pipeline, pipeline_onnx
+
+    if torch_backend:
+        return load_pipeline(args.backend)
+    return Pipeline.load(pipeline_onnx(), backend=args.backend, intra_op_num_threads=args.threads)
+
+
+def _describe_label(label: str) -> tuple[str, float | None]:
+    from audiofront.errors import InputError
+    from audiofront.models.notes import label_frequency, label_text
+
+    try:
+        return label_text(label), round(label_frequency(label), 2)
+    except (InputError, ValueError, KeyError):  # a --model's labels need not be notes
+        return label, None
 
 
 def _classify(args) -> int:
     from audiofront.errors import InputError
-    from audiofront.models.notes import label_frequency, label_text
-    from audiofront.models.piano import load_pipeline
 
+    started = time.perf_counter()
     if args.top_k < 1:
         print(f"audiofront classify: --top-k must be >= 1, got {args.top_k}", file=sys.stderr)
         return 2
-    pipeline = load_pipeline(args.backend)
-    results, failed = [], 0
+    pipeline = _open_pipeline(args)
+    loaded = time.perf_counter()
+    results, failed, first_call = [], 0, None
     with pipeline:
         for path in args.files:
             entry = {"file": path, "top": [], "windows": 0, "error": None}
             try:
                 audio, rate = read_audio(path)
+                t0 = time.perf_counter()
                 (result,) = pipeline.classify([audio], sample_rate=rate, top_k=args.top_k)
+                first_call = first_call if first_call is not None else time.perf_counter() - t0
                 if result.error:
                     raise InputError(result.error)
                 entry["windows"] = int(result.windows)
-                entry["top"] = [{"label": lab, "frequency_hz": round(label_frequency(lab), 2), "probability": float(p)}
-                                for lab, p in result.top]
+                for lab, p in result.top:
+                    text, hz = _describe_label(lab)
+                    entry["top"].append({"label": lab, **({"frequency_hz": hz} if hz is not None else {}),
+                                         "probability": float(p), "text": text})
             except InputError as exc:
                 entry["error"] = str(exc)
                 failed += 1
@@ -135,9 +196,22 @@ def _classify(args) -> int:
                 window_word = "window" if entry["windows"] == 1 else "windows"
                 print(f"{path} ({entry['windows']} {window_word}, backend {pipeline.backend})")
                 for t in entry["top"]:
-                    print(f"  {label_text(t['label']):<18} {t['probability']:.3f}")
+                    print(f"  {t['text']:<18} {t['probability']:.3f}")
+    for entry in results:
+        for t in entry["top"]:
+            del t["text"]
     if args.json:
         print(json.dumps({"backend": pipeline.backend, "results": results}, indent=1))
+    if args.verbose:
+        from audiofront.cli import START_TIME
+
+        imports = started - START_TIME if START_TIME else float("nan")
+        torch_loaded = "torch" in sys.modules
+        print(f"audiofront classify: start-up {imports:.3f} s (interpreter and imports up to the command), "
+              f"model load {loaded - started:.3f} s ({pipeline.source} on {pipeline.backend}), "
+              f"first call {first_call if first_call is not None else float('nan'):.3f} s, total "
+              f"{time.perf_counter() - (START_TIME or started):.3f} s; torch imported: {'yes' if torch_loaded else 'no'}",
+              file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -151,6 +225,7 @@ def _demo(args) -> int:
     from audiofront.models.notes import label_text, midi_from_name
     from audiofront.models.piano import load_pipeline, pipeline_onnx
     from audiofront.models.synth import melody
+    from audiofront.runtime.audio import load_audio
 
     names = args.notes.split()
     if not names:
@@ -173,7 +248,7 @@ def _demo(args) -> int:
     onnx_pipe = load_pipeline(args.backend)
     torch_pipe = load_pipeline("torch-cpu")
     with onnx_pipe, torch_pipe:
-        recorded, file_rate = sf.read(str(wav), dtype="float32")
+        (recorded,), file_rate = load_audio(wav)
         step = int(round(args.note_seconds * file_rate))
         # One window per note: the note's own samples, padded by prepare() to the model's clip.
         windows = np.stack([onnx_pipe.prepare(recorded[i * step : (i + 1) * step], sample_rate=file_rate)[0]

@@ -7,7 +7,7 @@ Three test sets, every note A0..C8 equally often:
 - ``pluck``: Karplus-Strong strings (:mod:`audiofront.models.pluck`), a different generator;
 - ``sox``: Debian's ``sox synth 1 pluck FREQ`` (only when ``sox`` is on PATH).
 
-Run ``python -m audiofront.models.evaluate`` (or ``audiofront train --eval-only``).
+Run ``audiofront evaluate`` (or ``audiofront train --eval-only``; ``python -m audiofront.models.evaluate`` still works).
 
 Example::
 
@@ -129,11 +129,9 @@ def format_results(results: dict) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default=None, help="folder with piano.pt/piano.json (default: the shipped model)")
-    parser.add_argument("--per-note", type=int, default=4, help="synthetic notes per key (pluck: half as many; default 4)")
-    parser.add_argument("--eval-seed", type=int, default=0, help="seed of the held-out sets (default 0)")
-    parser.add_argument("--no-sox", action="store_true", help="skip the sox pluck set")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    from audiofront.models.cli import add_evaluate_arguments
+
+    add_evaluate_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

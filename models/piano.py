@@ -17,18 +17,17 @@ Example::
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from audiofront import __version__
 from audiofront.errors import ConfigError, ExportError, ModelFileError
 from audiofront.frontend import AmplitudeToDB, Filterbank, FrontEnd, Normalize, Spectrogram
 from audiofront.frontend.functional import note_filterbank
+from audiofront.models.cache import WEIGHTS_DIR, WEIGHTS_NAME, cache_dir, cached_pipeline_path, weights_digest
+from audiofront.models.cache import weights_paths as _paths
 from audiofront.models.convnet import KapreConvNet
 from audiofront.models.notes import PIANO_LABELS
 
@@ -46,11 +45,6 @@ __all__ = [
     "load_pipeline",
     "export_pipeline",
 ]
-
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-WEIGHTS_NAME = "piano"
-# Part of the export cache key: bump when export_pipeline changes what it writes.
-_EXPORT_REVISION = "prepend-1"
 
 DEFAULT_CONFIG: dict = {
     "name": "piano88",
@@ -110,11 +104,6 @@ def build_classifier(config: dict | None = None) -> PianoClassifier:
     return PianoClassifier(len(c["labels"]))
 
 
-def _paths(weights_dir) -> tuple[Path, Path]:
-    d = WEIGHTS_DIR if weights_dir is None else Path(weights_dir)
-    return d / f"{WEIGHTS_NAME}.pt", d / f"{WEIGHTS_NAME}.json"
-
-
 def load_piano_model(weights_dir=None) -> tuple[FrontEnd, PianoClassifier, dict]:
     """``(frontend, classifier, config)`` of the shipped model (or the one in ``weights_dir``), in eval mode.
 
@@ -138,28 +127,6 @@ def load_piano_model(weights_dir=None) -> tuple[FrontEnd, PianoClassifier, dict]
         raise ModelFileError(f"{pt} does not fit the classifier its config describes: {exc}") from None
     config = dict(config, training=meta.get("training", {}))
     return frontend.eval(), classifier.eval(), config
-
-
-def weights_digest(weights_dir=None) -> str:
-    """SHA-256 over the weights file, its config, the package version and the export revision: the cache key."""
-    pt, js = _paths(weights_dir)
-    h = hashlib.sha256()
-    try:
-        h.update(pt.read_bytes())
-        h.update(json.dumps(json.loads(js.read_text())["config"], sort_keys=True).encode())
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelFileError(f"piano model files in {pt.parent} are unreadable: {exc}") from None
-    h.update(__version__.encode())
-    h.update(_EXPORT_REVISION.encode())
-    return h.hexdigest()
-
-
-def cache_dir() -> Path:
-    """``$AUDIOFRONT_CACHE``, else ``$XDG_CACHE_HOME/audiofront``, else ``~/.cache/audiofront``."""
-    if os.environ.get("AUDIOFRONT_CACHE"):
-        return Path(os.environ["AUDIOFRONT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "audiofront"
 
 
 def _export_classifier(classifier: PianoClassifier, n_bins: int, frames: int, path: Path) -> Path:
@@ -216,7 +183,7 @@ def pipeline_onnx(path=None, *, weights_dir=None) -> Path:
     """The shipped model as one ONNX pipeline file; exported once into :func:`cache_dir` (keyed by
     :func:`weights_digest`) when ``path`` is None, else written to ``path``. Returns the path."""
     if path is None:
-        target = cache_dir() / f"piano88-{weights_digest(weights_dir)[:16]}.onnx"
+        target = cached_pipeline_path(weights_dir)
         if target.is_file():
             return target
     else:
@@ -236,10 +203,12 @@ def load_pipeline(backend: str = "auto", *, weights_dir=None):
     backends, the torch modules for ``torch-cpu`` / ``torch-cuda``."""
     from audiofront.runtime import Pipeline
 
-    if backend.startswith("torch"):
+    from audiofront.runtime.backends import get_backend, runs
+
+    if backend != "auto" and runs(backend, "torch"):
         frontend, classifier, config = load_piano_model(weights_dir)
         return Pipeline.from_torch(frontend, classifier, labels=list(config["labels"]),
                                    sample_rate=int(config["sample_rate"]), clip_samples=int(config["clip_samples"]),
-                                   output="logits", device="cuda" if backend == "torch-cuda" else "cpu",
+                                   output="logits", device=get_backend(backend).device,
                                    layout="batch,bins,frames")
     return Pipeline.load(pipeline_onnx(weights_dir=weights_dir), backend=backend)

@@ -1,13 +1,15 @@
 """audiofront.runtime: one Pipeline over TensorRT, ONNX Runtime (CUDA/CPU) and PyTorch.
 
 Names load on first use (PEP 562 ``__getattr__``), so ``import audiofront.runtime`` imports no
-backend: onnxruntime and tensorrt are imported only when a runner for them is activated or
-probed, and this package works with only the CPU extra installed.
+backend: onnxruntime, tensorrt and torch are imported only when a runner for them is made,
+activated or probed, and this package runs ONNX and TensorRT pipelines without torch installed.
 
 - :class:`Pipeline`, :class:`Classification` — audio in, labels out (:mod:`.pipeline`)
 - runners (Polygraphy's ``activate`` / ``infer(dict) -> dict`` / ``deactivate``):
   :class:`TorchRunner`, :class:`OnnxRuntimeRunner`, :class:`TensorRTRunner`, base :class:`Runner`
-- :func:`available_backends`, :func:`choose_backend` — what runs here and why (:mod:`.backends`)
+- :func:`available_backends`, :func:`choose_backend`, :func:`register_backend` — the backend
+  registry: what runs here and why (:mod:`.backends`; one file per backend, ``*_runner.py``)
+- :class:`FrontEndClassifier` (torch composition, from :mod:`audiofront.export.classifier`)
 - :func:`load_audio`, :func:`prepare_audio` and friends (:mod:`.audio`)
 - :class:`StreamSession` (a streaming front-end graph, chunk by chunk), :class:`PipelineStream`
   (``Pipeline.stream()``: answers per hop) (:mod:`.streaming`)
@@ -26,7 +28,7 @@ import importlib
 _EXPORTS = {
     "Pipeline": "pipeline",
     "Classification": "pipeline",
-    "FrontEndClassifier": "pipeline",
+    "FrontEndClassifier": "audiofront.export.classifier",
     "FEATURE_LAYOUTS": "pipeline",
     "Runner": "runner",
     "RunnerError": "runner",
@@ -34,6 +36,11 @@ _EXPORTS = {
     "TorchRunner": "torch_runner",
     "OnnxRuntimeRunner": "onnxruntime_runner",
     "TensorRTRunner": "tensorrt_runner",
+    "Backend": "backends",
+    "register_backend": "backends",
+    "unregister_backend": "backends",
+    "get_backend": "backends",
+    "registered_backends": "backends",
     "BACKENDS": "backends",
     "AUTO_ORDER": "backends",
     "BackendStatus": "backends",
@@ -63,7 +70,8 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'audiofront.runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"audiofront.runtime.{_EXPORTS[name]}"), name)
+    where = _EXPORTS[name]
+    value = getattr(importlib.import_module(where if "." in where else f"audiofront.runtime.{where}"), name)
     globals()[name] = value
     return value
 

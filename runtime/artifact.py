@@ -21,15 +21,13 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from audiofront.errors import ModelFileError
-from audiofront.export.metadata import PREFIX, decode_metadata
-from audiofront.runtime.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from audiofront.export.metadata import INPUT_LAYOUTS, OUTPUT_KINDS, PREFIX, REQUIRED, check_metadata
 from audiofront.runtime.runner import TensorSpec
 
-__all__ = ["PipelineInfo", "pipeline_info", "check_model_io", "OUTPUT_KINDS", "INPUT_LAYOUTS", "REQUIRED_KEYS"]
+__all__ = ["PipelineInfo", "pipeline_info", "read_pipeline_metadata", "check_model_io", "OUTPUT_KINDS",
+           "INPUT_LAYOUTS", "REQUIRED_KEYS"]
 
-OUTPUT_KINDS = ("probabilities", "logits")
-INPUT_LAYOUTS = ("batch,time", "batch,channels,time")
-REQUIRED_KEYS = ("kind", "sample_rate", "clip_samples", "labels", "output")
+REQUIRED_KEYS = REQUIRED["pipeline"]
 
 
 @dataclass(frozen=True)
@@ -46,41 +44,44 @@ class PipelineInfo:
 
 
 def pipeline_info(meta: Mapping[str, str], source: str) -> PipelineInfo:
-    """Validate and decode a pipeline's ``audiofront.*`` metadata; ``source`` names the file in errors."""
+    """Validate and decode a pipeline's ``audiofront.*`` metadata (the contract's
+    :func:`~audiofront.export.metadata.check_metadata`); ``source`` names the file in errors."""
+    kind = meta.get(PREFIX + "kind")
+    if kind is not None and kind != "pipeline":
+        hint = {
+            "frontend": "it is a front-end (features out): prepend a classifier first (audiofront.export.prepend)",
+            "classifier": "it is a classifier (features in): prepend a front-end first (audiofront.export.prepend)",
+        }.get(kind, "")
+        raise ModelFileError(f"{source} has audiofront.kind={kind!r}, a Pipeline needs 'pipeline'" + (f"; {hint}" if hint else ""))
     missing = [PREFIX + k for k in REQUIRED_KEYS if PREFIX + k not in meta]
     if missing:
         found = sorted(k for k in meta if k.startswith(PREFIX))
         raise ModelFileError(
             f"{source} is not an audiofront pipeline: metadata lacks {missing} (found {found or 'no audiofront keys'})"
         )
-    try:
-        values = decode_metadata(meta)
-    except ModelFileError as exc:
-        raise ModelFileError(f"{source}: {exc}") from None
-    kind = values["kind"]
-    if kind != "pipeline":
-        hint = {
-            "frontend": "it is a front-end (features out): prepend a classifier first (audiofront.export.prepend)",
-            "classifier": "it is a classifier (features in): prepend a front-end first (audiofront.export.prepend)",
-        }.get(kind, "")
-        raise ModelFileError(f"{source} has audiofront.kind={kind!r}, a Pipeline needs 'pipeline'" + (f"; {hint}" if hint else ""))
-    rate, clip = values["sample_rate"], values["clip_samples"]
-    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        raise ModelFileError(f"{source}: audiofront.sample_rate={rate} is outside [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}]")
-    if clip < 1:
-        raise ModelFileError(f"{source}: audiofront.clip_samples={clip} must be a positive integer")
-    labels = values["labels"]
-    if not labels or not all(isinstance(x, str) for x in labels):
-        raise ModelFileError(f"{source}: audiofront.labels must be a non-empty JSON list of strings")
-    if len(set(labels)) != len(labels):
-        raise ModelFileError(f"{source}: audiofront.labels holds duplicates")
-    output = values["output"]
-    if output not in OUTPUT_KINDS:
-        raise ModelFileError(f"{source}: audiofront.output={output!r} must be one of {list(OUTPUT_KINDS)}")
-    layout = values.get("input_layout", "batch,time")
-    if layout not in INPUT_LAYOUTS:
-        raise ModelFileError(f"{source}: audiofront.input_layout={layout!r} must be one of {list(INPUT_LAYOUTS)}")
-    return PipelineInfo(rate, clip, tuple(labels), output, layout, {k: v for k, v in meta.items()})
+    values = check_metadata(meta, kind="pipeline", source=source)
+    return PipelineInfo(values["sample_rate"], values["clip_samples"], tuple(values["labels"]), values["output"],
+                        values.get("input_layout", "batch,time"), dict(meta))
+
+
+def read_pipeline_metadata(path) -> tuple[dict[str, str], str]:
+    """``(metadata, kind)`` of a model file: an ``X.engine``'s sidecar (kind ``"engine"``) or an ONNX's
+    ``metadata_props`` (kind ``"onnx"``). Raises :class:`ModelFileError` when it cannot be read."""
+    from pathlib import Path
+
+    from audiofront.runtime.backends import artifact_kind
+
+    path = Path(path)
+    kind = artifact_kind(path)
+    if kind == "engine":
+        from audiofront.export.engine import read_sidecar
+
+        if not path.is_file():
+            raise ModelFileError(f"engine file {str(path)!r} does not exist or is not a file")
+        return read_sidecar(path, required=True), kind
+    from audiofront.export.metadata import read_metadata
+
+    return read_metadata(path), kind
 
 
 def check_model_io(inputs: list[TensorSpec], outputs: list[TensorSpec], info: PipelineInfo, source: str) -> tuple[str, str]:

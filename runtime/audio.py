@@ -11,7 +11,10 @@ Conventions:
   ``allow_int=True``, which scales it by its full scale (int16 / 32768, as soundfile does):
   an int array is as often a bug (labels, indices) as audio, so converting is opt-in.
   bool, complex and object arrays are always refused.
-- Sample rates are integers in [:data:`MIN_SAMPLE_RATE`, :data:`MAX_SAMPLE_RATE`].
+- Sample rates are integers in [:data:`MIN_SAMPLE_RATE`, :data:`MAX_SAMPLE_RATE`] (the metadata
+  contract's bounds); a caller may narrow them (a piano model needs 8 kHz or more).
+- Files are decoded here and nowhere else (the CLI, the service and Pipeline all call
+  :func:`load_audio`); ``max_seconds`` refuses a long file from its header, before decoding it.
 - Resampling uses soxr (``"HQ"``), never a hand-written filter.
 - A clip shorter than the model window is zero-padded at the end; a longer one is cut into
   windows of ``clip_samples`` every ``hop`` samples (default half a window), the last window
@@ -30,18 +33,21 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 
-from audiofront.errors import ConfigError, InputError
+from audiofront.errors import ConfigError, InputError, InputTooLong
+from audiofront.export.metadata import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 __all__ = [
     "MIN_SAMPLE_RATE",
     "MAX_SAMPLE_RATE",
     "MAX_CHANNELS",
     "AudioSource",
+    "is_torch_tensor",
     "check_sample_rate",
     "check_channels",
     "check_sample_range",
@@ -55,8 +61,6 @@ __all__ = [
     "prepare_audio",
 ]
 
-MIN_SAMPLE_RATE = 1_000
-MAX_SAMPLE_RATE = 768_000
 MAX_CHANNELS = 64
 # The largest |sample| taken. A power spectrum sums n_fft squared samples: at 1e15 and n_fft 16384
 # that is about 3e38, float32's limit (3.4e38); 1e17 overflows already at n_fft 512.
@@ -69,22 +73,26 @@ _INT_SCALE = {np.dtype(np.int8): 128.0, np.dtype(np.int16): 32768.0, np.dtype(np
               np.dtype(np.int64): 9223372036854775808.0}
 
 
-def check_sample_rate(sample_rate, *, name: str = "sample_rate") -> int:
-    """Return ``sample_rate`` as an int, or raise :class:`InputError` unless it is an integer in range.
+def is_torch_tensor(value) -> bool:
+    """True for a ``torch.Tensor``, told by its type's module so that torch is never imported here."""
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def check_sample_rate(sample_rate, *, name: str = "sample_rate", low: int = MIN_SAMPLE_RATE,
+                      high: int = MAX_SAMPLE_RATE) -> int:
+    """Return ``sample_rate`` as an int, or raise :class:`InputError` unless it is an integer in [low, high].
 
     Floats with an integral value (``44100.0``) are accepted.
     """
     if isinstance(sample_rate, bool) or sample_rate is None:
-        raise InputError(f"{name} must be an integer in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, got {sample_rate!r}")
+        raise InputError(f"{name} must be an integer in [{low}, {high}] Hz, got {sample_rate!r}")
     if isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer():
         sample_rate = int(sample_rate)
     if not isinstance(sample_rate, (int, np.integer)):
-        raise InputError(f"{name} must be an integer in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, got {sample_rate!r}")
+        raise InputError(f"{name} must be an integer in [{low}, {high}] Hz, got {sample_rate!r}")
     sample_rate = int(sample_rate)
-    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise InputError(
-            f"{name}={sample_rate} Hz is not supported: it must be in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz"
-        )
+    if not low <= sample_rate <= high:
+        raise InputError(f"{name}={sample_rate} Hz is not supported: it must be in [{low}, {high}] Hz")
     return sample_rate
 
 
@@ -102,7 +110,7 @@ def as_audio_array(audio, *, allow_int: bool = False, name: str = "audio") -> np
 
     Raises :class:`InputError` for a wrong type, dtype or rank, no samples, or NaN/Inf samples.
     """
-    if type(audio).__module__.startswith("torch"):
+    if is_torch_tensor(audio):
         if getattr(audio, "is_complex", lambda: False)():
             raise InputError(f"{name} must be real audio samples, got a complex tensor ({audio.dtype})")
         audio = audio.detach().to("cpu").numpy()
@@ -213,12 +221,16 @@ class _ReadGuard:
         return self._file.tell()
 
 
-def load_audio(source: AudioSource) -> tuple[np.ndarray, int]:
+def load_audio(source: AudioSource, *, max_seconds: float | None = None, min_rate: int = MIN_SAMPLE_RATE,
+               max_rate: int = MAX_SAMPLE_RATE) -> tuple[np.ndarray, int]:
     """Read an audio file (WAV, FLAC, OGG, MP3... whatever libsndfile reads) with soundfile.
 
     ``source`` is a path, the file's bytes, or a binary file object. Returns float32
     ``(channels, time)`` and the file's sample rate. Raises :class:`InputError` naming the file
-    when it is missing, unreadable, corrupt, empty, or holds NaN/Inf.
+    when it is missing, unreadable, corrupt, empty, holds NaN/Inf, or its rate is outside
+    [``min_rate``, ``max_rate``]; :class:`~audiofront.errors.InputTooLong` when its header says
+    it lasts more than ``max_seconds`` (checked before decoding: a small compressed file can
+    expand to hours).
     """
     import soundfile as sf
 
@@ -239,7 +251,17 @@ def load_audio(source: AudioSource) -> tuple[np.ndarray, int]:
     try:
         if not isinstance(handle, str):
             handle = guard = _ReadGuard(handle)
+        if max_seconds is not None:
+            start = handle.tell() if hasattr(handle, "tell") else None
+            info = sf.info(handle)
+            if start is not None:
+                handle.seek(start)
+            seconds = info.frames / max(info.samplerate, 1)
+            if info.samplerate <= 0 or seconds > max_seconds:
+                raise InputTooLong(f"clip of {seconds:.2f} s exceeds the limit of {max_seconds:g} s")
         data, rate = sf.read(handle, dtype="float32", always_2d=True)
+    except InputTooLong:
+        raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as exc:
         if guard is not None and guard.error is not None:
             exc = guard.error
@@ -249,12 +271,17 @@ def load_audio(source: AudioSource) -> tuple[np.ndarray, int]:
     if guard is not None and guard.error is not None:
         raise InputError(f"cannot read audio file {label}: reading failed after {guard.bytes_read} bytes: "
                          f"{_reason(guard.error)}") from guard.error
-    rate = check_sample_rate(rate, name=f"sample rate of {label}")
+    rate = check_sample_rate(rate, name=f"sample rate of {label}", low=min_rate, high=max_rate)
+    if max_seconds is not None and data.shape[0] / rate > max_seconds:  # a header that lied
+        raise InputTooLong(f"clip of {data.shape[0] / rate:.2f} s exceeds the limit of {max_seconds:g} s")
     return as_audio_array(np.ascontiguousarray(data.T), name=f"audio file {label}"), rate
 
 
 def _reason(exc: BaseException) -> str:
-    return getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    # soundfile's messages name the file object ("Error opening <_io.BytesIO object at 0x...>"): an
+    # internal detail, so keep libsndfile's own reason and drop object reprs.
+    reason = getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc)
+    return re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>:?", "", reason).strip() or type(exc).__name__
 
 
 def select_channels(audio: np.ndarray, channels: str | int = "mix") -> np.ndarray:

@@ -1,56 +1,102 @@
-"""Which backends can run on this machine, and which one ``backend="auto"`` picks.
+"""The backend registry: which backends exist, which can run here, and which ``backend="auto"`` picks.
 
-Each backend has a probe that answers ``(usable, reason)`` without side effects beyond importing
-its package; the ONNX Runtime GPU probes open a one-node session on the provider, because a
-provider listed by ``get_available_providers()`` may still fail to start (no GPU, missing
-cuDNN) and ONNX Runtime then silently runs on the CPU.
+A backend is one file. Each module of this package named ``*_runner.py`` declares
+``BACKENDS``, a tuple of :class:`Backend` entries: the name, its availability probe, the
+factory of its runner, the artifact kinds it runs (``"onnx"``, ``"engine"``, ``"torch"``), its
+rank in ``backend="auto"`` (lower is better; ``None``: by name only) and its device. The
+registry reads those modules on first use (without importing their frameworks: probes and
+runners import those when called); :func:`register_backend` adds one from anywhere else (a
+plugin, a test). :class:`~audiofront.runtime.Pipeline`, ``audiofront doctor``, the server and
+the benchmarks ask the registry and know no backend by name.
 
-Auto order (best first): ``tensorrt`` > ``onnxruntime-cuda`` > ``torch-cuda`` >
+Built in, auto order best first: ``tensorrt`` > ``onnxruntime-cuda`` > ``torch-cuda`` >
 ``onnxruntime-cpu`` > ``torch-cpu``. ``onnxruntime-tensorrt`` (ONNX Runtime's TensorRT
 provider) is available by name only: it builds engines on first use, which takes minutes.
+
+Probes answer ``(usable, reason)`` without side effects beyond importing their package; a
+GPU probe opens a one-node session, because a provider that is compiled in may still fail to
+start (no GPU, missing cuDNN).
 
 Example::
 
     >>> for status in available_backends():
     ...     print(status.name, status.usable, status.reason)
-    >>> choose_backend("auto").name
+    >>> choose_backend("auto", kind="onnx").name
     'onnxruntime-cpu'
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
-from dataclasses import dataclass
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from audiofront.errors import BackendUnavailable, ConfigError
 
 __all__ = [
-    "BACKENDS",
-    "AUTO_ORDER",
+    "ARTIFACT_KINDS",
+    "Backend",
     "BackendStatus",
     "BackendChoice",
+    "register_backend",
+    "unregister_backend",
+    "get_backend",
+    "registered_backends",
+    "backend_names",
+    "auto_order",
+    "refusals",
+    "runs",
     "available_backends",
     "backend_status",
     "choose_backend",
+    "artifact_kind",
+    "BACKENDS",
+    "AUTO_ORDER",
     "UNSUPPORTED",
 ]
 
-AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "torch-cuda", "onnxruntime-cpu", "torch-cpu")
-BACKENDS = AUTO_ORDER + ("onnxruntime-tensorrt",)
-
-_TORCH_ONLY = "runs torch modules (Pipeline.from_torch), not model files"
-# For each kind of pipeline: the backends that cannot run it, and why (auto skips them, naming them fails).
-UNSUPPORTED: dict[str, dict[str, str]] = {
-    "onnx": {
-        "tensorrt": "runs .engine files (build one from this ONNX with audiofront.export.build_engine)",
-        "torch-cuda": _TORCH_ONLY,
-        "torch-cpu": _TORCH_ONLY,
-    },
-    "engine": {b: "a TensorRT engine runs on tensorrt only" for b in BACKENDS if b != "tensorrt"},
-    "torch": {b: "Pipeline.from_torch runs torch modules" for b in BACKENDS if not b.startswith("torch-")},
+#: What a backend may run, and how a refusal names it.
+ARTIFACT_KINDS = {
+    "onnx": ".onnx pipelines",
+    "engine": "TensorRT .engine files",
+    "torch": "torch modules (Pipeline.from_torch)",
 }
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One backend as the registry knows it.
+
+    ``probe() -> (usable, reason)``; ``make_runner(artifact, *, kind, threads=None, device=None,
+    input_specs=None, output_specs=None) -> Runner`` (``artifact`` is a path for file kinds, an
+    ``nn.Module`` for ``"torch"``; a factory ignores options it has no use for); ``kinds``: the
+    artifact kinds it runs; ``rank``: its place in auto (lower first; ``None``: by name only);
+    ``device``: ``"cpu"`` or ``"cuda"``; ``refuses``: kind -> why, for a clearer refusal than the default.
+    """
+
+    name: str
+    probe: Callable[[], tuple[bool, str]]
+    make_runner: Callable[..., object]
+    kinds: tuple[str, ...]
+    rank: int | None = None
+    device: str = "cpu"
+    refuses: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name or self.name == "auto":
+            raise ConfigError(f"a backend name must be a non-empty string other than 'auto', got {self.name!r}")
+        bad = [k for k in self.kinds if k not in ARTIFACT_KINDS]
+        if bad or not self.kinds:
+            raise ConfigError(f"backend {self.name!r}: kinds must be a non-empty subset of {list(ARTIFACT_KINDS)}, got {self.kinds!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"backend {self.name!r}: device must be 'cpu' or 'cuda', got {self.device!r}")
+        object.__setattr__(self, "kinds", tuple(self.kinds))
+
+    def refusal(self, kind: str) -> str:
+        """Why this backend cannot run artifacts of ``kind``."""
+        return self.refuses.get(kind) or f"runs {' and '.join(ARTIFACT_KINDS[k] for k in self.kinds)} only"
 
 
 @dataclass(frozen=True)
@@ -70,174 +116,168 @@ class BackendChoice:
     reason: str
 
 
-def _torch_cuda() -> tuple[bool, str]:
-    import torch
-
-    if torch.version.cuda is None:
-        return False, f"torch {torch.__version__} is a CPU-only build (no CUDA)"
-    if not torch.cuda.is_available():
-        return False, f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device"
-    return True, f"torch {torch.__version__} on {torch.cuda.get_device_name(0)}"
+_REGISTRY: dict[str, Backend] = {}
+_DISCOVERED = False
 
 
-def _probe_torch_cpu() -> tuple[bool, str]:
-    import torch
+def _discover() -> None:
+    """Read ``BACKENDS`` from every ``*_runner`` module of this package (once)."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    _DISCOVERED = True
+    package = importlib.import_module("audiofront.runtime")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.endswith("_runner"):
+            module = importlib.import_module(f"audiofront.runtime.{info.name}")
+            for backend in getattr(module, "BACKENDS", ()):
+                _REGISTRY.setdefault(backend.name, backend)
 
-    return True, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
+    """Add ``backend`` to the registry (``replace=True`` overrides one of the same name)."""
+    if not isinstance(backend, Backend):
+        raise ConfigError(f"register_backend takes a Backend, got {type(backend).__name__}")
+    _discover()
+    if backend.name in _REGISTRY and not replace:
+        raise ConfigError(f"backend {backend.name!r} is already registered (pass replace=True to override it)")
+    _REGISTRY[backend.name] = backend
+    _cached_status.cache_clear()
+    return backend
 
 
-def _probe_torch_cuda() -> tuple[bool, str]:
-    return _torch_cuda()
+def unregister_backend(name: str) -> None:
+    """Remove ``name`` from the registry (no error when it is absent)."""
+    _discover()
+    _REGISTRY.pop(name, None)
+    _cached_status.cache_clear()
 
 
-def _ort_provider_runs(ort, provider: str) -> tuple[bool, str]:
-    """Open a one-node session on ``provider`` and check it is the one running."""
-    from onnx import TensorProto, helper
+def registered_backends() -> list[Backend]:
+    """Every registered backend: ranked ones best first, then the by-name-only ones."""
+    _discover()
+    ranked = sorted((b for b in _REGISTRY.values() if b.rank is not None), key=lambda b: b.rank)
+    return ranked + [b for b in _REGISTRY.values() if b.rank is None]
 
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])], "probe",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+
+def backend_names() -> tuple[str, ...]:
+    return tuple(b.name for b in registered_backends())
+
+
+def auto_order(kind: str | None = None, device: str | None = None) -> tuple[str, ...]:
+    """The names ``backend="auto"`` tries, best first (only those running ``kind`` on ``device`` if given)."""
+    return tuple(
+        b.name for b in registered_backends()
+        if b.rank is not None and (kind is None or kind in b.kinds) and (device is None or b.device == device)
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    options = ort.SessionOptions()
-    options.log_severity_level = 4  # the fallback warning is what we report, in words
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=[provider, "CPUExecutionProvider"])
-    except Exception as exc:
-        return False, f"{provider} failed to start: {type(exc).__name__}: {exc}"
-    running = session.get_providers()
-    if running[0] != provider:
-        return False, (
-            f"{provider} is compiled into onnxruntime {ort.__version__} but did not start (no usable GPU, or the "
-            f"CUDA/cuDNN libraries failed to load); onnxruntime would silently run {running[0]}"
-        )
-    return True, f"onnxruntime {ort.__version__} with {provider}"
 
 
-def _ort_probe(provider: str) -> tuple[bool, str]:
-    if importlib.util.find_spec("onnxruntime") is None:
-        extra = "'gpu' extra (onnxruntime-gpu)" if provider != "CPUExecutionProvider" else "'cpu' extra (onnxruntime)"
-        return False, f"onnxruntime is not installed (install the {extra})"
-    try:
-        import onnxruntime as ort
-    except Exception as exc:
-        return False, f"import onnxruntime failed: {type(exc).__name__}: {exc}"
-    available = ort.get_available_providers()
-    if provider not in available:
-        hint = "" if provider == "CPUExecutionProvider" else (
-            "; onnxruntime-gpu is not installed (the 'gpu' extra, in place of onnxruntime)"
-            if "CUDAExecutionProvider" not in available else ""
-        )
-        return False, f"onnxruntime {ort.__version__} has no {provider} (providers: {', '.join(available)}){hint}"
-    if provider == "CPUExecutionProvider":
-        return True, f"onnxruntime {ort.__version__}"
-    return _ort_provider_runs(ort, provider)
+def get_backend(name: str) -> Backend:
+    """The registered backend ``name``; :class:`ConfigError` naming the known ones otherwise."""
+    _discover()
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ConfigError(f"backend must be 'auto' or one of {list(backend_names())}, got {name!r}")
+    return _REGISTRY[name]
 
 
-def _probe_ort_cpu() -> tuple[bool, str]:
-    return _ort_probe("CPUExecutionProvider")
+def runs(name: str, kind: str) -> bool:
+    """True when backend ``name`` runs artifacts of ``kind`` (``"onnx"``, ``"engine"``, ``"torch"``)."""
+    return kind in get_backend(name).kinds
 
 
-def _probe_ort_cuda() -> tuple[bool, str]:
-    return _ort_probe("CUDAExecutionProvider")
+def refusals(kind: str) -> dict[str, str]:
+    """For artifacts of ``kind``: each backend that cannot run them, and why."""
+    if kind not in ARTIFACT_KINDS:
+        raise ConfigError(f"kind must be one of {list(ARTIFACT_KINDS)}, got {kind!r}")
+    return {b.name: b.refusal(kind) for b in registered_backends() if kind not in b.kinds}
 
 
-def _probe_ort_tensorrt() -> tuple[bool, str]:
-    return _ort_probe("TensorrtExecutionProvider")
-
-
-def _probe_tensorrt() -> tuple[bool, str]:
-    if importlib.util.find_spec("tensorrt") is None:
-        return False, "TensorRT is not installed (Python package 'tensorrt' with the TensorRT libraries; needs an NVIDIA GPU)"
-    from audiofront.export.engine import import_tensorrt
-
-    try:
-        trt = import_tensorrt(min_major=10)
-    except BackendUnavailable as exc:
-        return False, str(exc)
-    ok, why = _torch_cuda()
-    if not ok:
-        return False, f"TensorRT {trt.__version__} is installed but {why} (the runner keeps buffers in torch CUDA tensors)"
-    return True, f"TensorRT {trt.__version__}; {why}"
-
-
-_PROBES: dict[str, Callable[[], tuple[bool, str]]] = {
-    "tensorrt": _probe_tensorrt,
-    "onnxruntime-cuda": _probe_ort_cuda,
-    "torch-cuda": _probe_torch_cuda,
-    "onnxruntime-cpu": _probe_ort_cpu,
-    "torch-cpu": _probe_torch_cpu,
-    "onnxruntime-tensorrt": _probe_ort_tensorrt,
-}
+def artifact_kind(path) -> str:
+    """The artifact kind of a model file: ``"engine"`` for ``X.engine``, else ``"onnx"``."""
+    return "engine" if str(path).lower().endswith(".engine") else "onnx"
 
 
 @functools.lru_cache(maxsize=None)
 def _cached_status(name: str) -> BackendStatus:
     try:
-        usable, reason = _PROBES[name]()
+        usable, reason = get_backend(name).probe()
     except Exception as exc:  # a probe must answer, not crash the caller
         usable, reason = False, f"probe failed: {type(exc).__name__}: {exc}"
-    return BackendStatus(name, bool(usable), reason)
+    return BackendStatus(name, bool(usable), str(reason))
 
 
 def backend_status(name: str, *, refresh: bool = False) -> BackendStatus:
     """Probe one backend (cached; ``refresh=True`` probes again)."""
-    if name not in _PROBES:
-        raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {name!r}")
+    get_backend(name)
     if refresh:
         _cached_status.cache_clear()
     return _cached_status(name)
 
 
 def available_backends(*, refresh: bool = False) -> list[BackendStatus]:
-    """Every backend in :data:`BACKENDS` order, usable or not, with the reason."""
+    """Every registered backend (in :func:`registered_backends` order), usable or not, with the reason."""
     if refresh:
         _cached_status.cache_clear()
-    return [_cached_status(name) for name in BACKENDS]
+    return [_cached_status(name) for name in backend_names()]
 
 
 def choose_backend(
     requested: str = "auto",
     *,
+    kind: str | None = None,
+    device: str | None = None,
     unsupported: Mapping[str, str] | None = None,
     statuses: Sequence[BackendStatus] | None = None,
 ) -> BackendChoice:
-    """Pick a backend: ``"auto"`` (best usable in :data:`AUTO_ORDER`) or one by name.
+    """Pick a backend: ``"auto"`` (the best usable one in :func:`auto_order`) or one by name.
 
-    ``unsupported`` maps backends that cannot run the artifact at hand to why (a TensorRT
-    engine runs on ``tensorrt`` only); ``statuses`` overrides the probes (tests, callers that
-    probed already). Raises :class:`ConfigError` for an unknown name and
-    :class:`BackendUnavailable` (with the reason) when the requested backend, or every backend
-    for ``"auto"``, cannot run here.
+    ``kind`` is the artifact at hand (backends that cannot run it are refused, with why);
+    ``device`` (``"cpu"``/``"cuda"``) limits auto to backends on that device; ``unsupported``
+    maps further backends to why they cannot run it (one that failed to start); ``statuses``
+    overrides the probes (tests, callers that probed already). Raises :class:`ConfigError` for
+    an unknown name and :class:`BackendUnavailable` (with the reason) when the requested backend,
+    or every backend for ``"auto"``, cannot run here.
     """
-    unsupported = dict(unsupported or {})
-    if statuses is None:
-        table = {s.name: s for s in available_backends()}
-    else:
-        table = {s.name: s for s in statuses}
-    if not isinstance(requested, str) or (requested != "auto" and requested not in BACKENDS):
-        raise ConfigError(f"backend must be 'auto' or one of {list(BACKENDS)}, got {requested!r}")
+    refused = refusals(kind) if kind is not None else {}
+    refused.update(unsupported or {})
+    if not isinstance(requested, str) or (requested != "auto" and requested not in backend_names()):
+        raise ConfigError(f"backend must be 'auto' or one of {list(backend_names())}, got {requested!r}")
+    table = None if statuses is None else {s.name: s for s in statuses}
 
     def status(name: str) -> BackendStatus:
+        # Probe only what is asked about: probing torch imports it, which a pipeline file never needs.
+        if table is None:
+            return _cached_status(name)
         return table.get(name) or BackendStatus(name, False, "not probed")
 
     if requested != "auto":
-        if requested in unsupported:
-            raise BackendUnavailable(f"backend {requested!r} cannot run this model: {unsupported[requested]}")
+        if requested in refused:
+            raise BackendUnavailable(f"backend {requested!r} cannot run this model: {refused[requested]}")
         st = status(requested)
         if not st.usable:
             raise BackendUnavailable(f"backend {requested!r} is not usable here: {st.reason}")
         return BackendChoice(requested, f"{requested} requested explicitly ({st.reason})")
 
+    order = auto_order(device=device)
     skipped = []
-    for name in AUTO_ORDER:
-        if name in unsupported:
-            skipped.append(f"{name}: {unsupported[name]}")
+    for name in order:
+        if name in refused:
+            skipped.append(f"{name}: {refused[name]}")
             continue
         st = status(name)
         if st.usable:
-            why = f"{name}: the best usable backend in the order {' > '.join(AUTO_ORDER)} ({st.reason})"
+            why = f"{name}: the best usable backend in the order {' > '.join(order)} ({st.reason})"
             return BackendChoice(name, why + ("; skipped " + "; ".join(skipped) if skipped else ""))
         skipped.append(f"{name}: {st.reason}")
-    raise BackendUnavailable("no backend can run this model here: " + "; ".join(skipped))
+    raise BackendUnavailable("no backend can run this model here: " + ("; ".join(skipped) or "none registered"))
+
+
+def __getattr__(name: str):
+    # Views of the registry, computed when read (a registered backend shows up in them).
+    if name == "BACKENDS":
+        return backend_names()
+    if name == "AUTO_ORDER":
+        return auto_order()
+    if name == "UNSUPPORTED":
+        return {kind: refusals(kind) for kind in ARTIFACT_KINDS}
+    raise AttributeError(f"module 'audiofront.runtime.backends' has no attribute {name!r}")

@@ -1,13 +1,14 @@
 """ONNX Runtime backend: ``OnnxRuntimeRunner`` runs an ONNX file on the CPU, CUDA or TensorRT provider.
 
-ONNX Runtime quietly falls back to the CPU when the CUDA (or TensorRT) provider cannot start —
-missing CUDA/cuDNN libraries, no GPU — and only logs a warning. This runner checks that the
-first provider asked for is the one the session runs (``session.get_providers()[0]``) and
-raises :class:`~audiofront.errors.BackendUnavailable` otherwise, so "CUDA" never silently
-means "CPU".
+Sessions come from :func:`audiofront.export.session.make_session`, which checks that the first
+provider asked for is the one the session runs: ONNX Runtime quietly falls back to the CPU when
+the CUDA (or TensorRT) provider cannot start, so "CUDA" never silently means "CPU" here.
 
 On a GPU provider the runner uses I/O binding: each input is copied to the device once, the
 whole graph runs there, and only the outputs come back.
+
+This module is the whole backend: the runner, the probes and the registry entries
+(:data:`BACKENDS`) for ``onnxruntime-cpu``, ``onnxruntime-cuda`` and ``onnxruntime-tensorrt``.
 
 Example::
 
@@ -24,16 +25,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from audiofront.errors import BackendUnavailable, ConfigError, ModelFileError
+from audiofront.export.session import GPU_PROVIDERS, PROVIDER_ALIASES, make_session, provider_name
+from audiofront.runtime.backends import Backend
 from audiofront.runtime.runner import Runner, TensorSpec
 
-__all__ = ["OnnxRuntimeRunner", "PROVIDER_ALIASES", "ort_dtype"]
+__all__ = ["OnnxRuntimeRunner", "PROVIDER_ALIASES", "ort_dtype", "BACKENDS"]
 
-PROVIDER_ALIASES = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
-_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 _BACKEND_NAMES = {
     "CPUExecutionProvider": "onnxruntime-cpu",
     "CUDAExecutionProvider": "onnxruntime-cuda",
@@ -57,24 +54,6 @@ def ort_dtype(type_string: str) -> np.dtype:
     if type_string not in _ORT_TYPES:
         raise ModelFileError(f"unsupported ONNX tensor type {type_string!r}")
     return np.dtype(_ORT_TYPES[type_string])
-
-
-def _import_ort():
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise BackendUnavailable(
-            f"onnxruntime is not installed ({exc}); install the 'cpu' extra (onnxruntime) or the 'gpu' extra "
-            "(onnxruntime-gpu), never both"
-        ) from None
-    return onnxruntime
-
-
-def _provider_name(provider) -> str:
-    name = provider[0] if isinstance(provider, tuple) else provider
-    if not isinstance(name, str):
-        raise ConfigError(f"providers must hold provider names or (name, options) tuples, got {provider!r}")
-    return PROVIDER_ALIASES.get(name.lower(), name)
 
 
 def _spec(node_arg) -> TensorSpec:
@@ -117,9 +96,9 @@ class OnnxRuntimeRunner(Runner):
         if not providers:
             raise ConfigError("providers must name at least one execution provider")
         self.providers = [
-            (_provider_name(p), p[1]) if isinstance(p, tuple) else _provider_name(p) for p in providers
+            (provider_name(p), p[1]) if isinstance(p, tuple) else provider_name(p) for p in providers
         ]
-        self.requested_provider = _provider_name(self.providers[0])
+        self.requested_provider = provider_name(self.providers[0])
         self.backend = _BACKEND_NAMES.get(self.requested_provider, f"onnxruntime-{self.requested_provider}")
         if isinstance(model, (bytes, bytearray)):
             self._model: str | bytes = bytes(model)
@@ -134,7 +113,7 @@ class OnnxRuntimeRunner(Runner):
         ):
             raise ConfigError(f"intra_op_num_threads must be a non-negative integer or None, got {intra_op_num_threads!r}")
         self.device_id = device_id
-        self.on_gpu = self.requested_provider in _GPU_PROVIDERS
+        self.on_gpu = self.requested_provider in GPU_PROVIDERS
         self.io_binding = self.on_gpu if io_binding is None else bool(io_binding)
         self._session_options = session_options
         self._threads = intra_op_num_threads
@@ -142,36 +121,10 @@ class OnnxRuntimeRunner(Runner):
         self.metadata: dict[str, str] = {}
 
     def _activate(self):
-        ort = _import_ort()
-        available = ort.get_available_providers()
-        if self.requested_provider not in available:
-            hint = " (install onnxruntime-gpu, the 'gpu' extra, instead of onnxruntime)" if self.on_gpu else ""
-            raise BackendUnavailable(
-                f"{self.requested_provider} is not in this onnxruntime {ort.__version__} build "
-                f"(available: {', '.join(available)}){hint}"
-            )
-        if isinstance(self._model, str) and not Path(self._model).is_file():
-            raise ModelFileError(f"ONNX model file {self._model!r} does not exist or is not a file")
-        options = self._session_options or ort.SessionOptions()
-        if self._threads is not None:
-            options.intra_op_num_threads = self._threads
-        providers = [
-            (p[0], {"device_id": self.device_id, **p[1]}) if isinstance(p, tuple) and p[0] in _GPU_PROVIDERS
-            else ((p, {"device_id": self.device_id}) if p in _GPU_PROVIDERS else p)
-            for p in self.providers
-        ]
-        try:
-            session = ort.InferenceSession(self._model, sess_options=options, providers=providers)
-        except Exception as exc:
-            raise ModelFileError(
-                f"onnxruntime cannot load {self.source!r}: {type(exc).__name__}: {str(exc).strip()}"
-            ) from None
-        running = session.get_providers()
-        if not running or running[0] != self.requested_provider:
-            raise BackendUnavailable(
-                f"{self.requested_provider} was requested but onnxruntime runs {running} (it fell back "
-                "silently: no usable GPU, or the CUDA/cuDNN/TensorRT libraries failed to load)"
-            )
+        session = make_session(
+            self._model, self.providers, intra_op_threads=self._threads, device_id=self.device_id,
+            session_options=self._session_options,
+        )
         self.session = session
         self.metadata = dict(session.get_modelmeta().custom_metadata_map)
         return [_spec(a) for a in session.get_inputs()], [_spec(a) for a in session.get_outputs()]
@@ -191,3 +144,72 @@ class OnnxRuntimeRunner(Runner):
 
     def _deactivate(self):
         self.session = None
+
+
+# ----- the registry's entries -----------------------------------------------------------------
+def _identity_model() -> bytes:
+    """A one-node (Identity) ONNX model for the GPU probes."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8).SerializeToString()
+
+
+def _probe(provider: str) -> tuple[bool, str]:
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        extra = "'gpu' extra (onnxruntime-gpu)" if provider != "CPUExecutionProvider" else "'cpu' extra (onnxruntime)"
+        return False, f"onnxruntime is not installed (install the {extra})"
+    try:
+        import onnxruntime as ort
+    except Exception as exc:
+        return False, f"import onnxruntime failed: {type(exc).__name__}: {exc}"
+    available = ort.get_available_providers()
+    if provider not in available:
+        hint = "" if provider == "CPUExecutionProvider" else (
+            "; onnxruntime-gpu is not installed (the 'gpu' extra, in place of onnxruntime)"
+            if "CUDAExecutionProvider" not in available else ""
+        )
+        return False, f"onnxruntime {ort.__version__} has no {provider} (providers: {', '.join(available)}){hint}"
+    if provider == "CPUExecutionProvider":
+        return True, f"onnxruntime {ort.__version__}"
+    # Compiled in is not enough: open a one-node session and check the provider is the one running.
+    try:
+        make_session(_identity_model(), [provider, "CPUExecutionProvider"], log_severity=4)
+    except BackendUnavailable as exc:
+        return False, f"{provider} is compiled into onnxruntime {ort.__version__} but did not start: {exc}"
+    except Exception as exc:
+        return False, f"{provider} failed to start: {type(exc).__name__}: {exc}"
+    return True, f"onnxruntime {ort.__version__} with {provider}"
+
+
+_PROVIDER_CHAINS = {
+    "onnxruntime-cpu": ["CPUExecutionProvider"],
+    "onnxruntime-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "onnxruntime-tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+_ONNX_ONLY = {"engine": "a TensorRT engine runs on tensorrt only", "torch": "Pipeline.from_torch runs torch modules"}
+
+
+def _factory(backend: str):
+    def make_runner(artifact, *, kind="onnx", threads=None, device=None, **_ignored) -> OnnxRuntimeRunner:
+        index = int(device.split(":")[1]) if isinstance(device, str) and ":" in device else 0
+        return OnnxRuntimeRunner(artifact, _PROVIDER_CHAINS[backend], intra_op_num_threads=threads, device_id=index)
+
+    return make_runner
+
+
+BACKENDS = (
+    Backend("onnxruntime-cuda", lambda: _probe("CUDAExecutionProvider"), _factory("onnxruntime-cuda"), ("onnx",),
+            rank=20, device="cuda", refuses=_ONNX_ONLY),
+    Backend("onnxruntime-cpu", lambda: _probe("CPUExecutionProvider"), _factory("onnxruntime-cpu"), ("onnx",),
+            rank=40, device="cpu", refuses=_ONNX_ONLY),
+    # By name only: ONNX Runtime's TensorRT provider builds its engines on first use, which takes minutes.
+    Backend("onnxruntime-tensorrt", lambda: _probe("TensorrtExecutionProvider"), _factory("onnxruntime-tensorrt"),
+            ("onnx",), rank=None, device="cuda", refuses=_ONNX_ONLY),
+)

@@ -9,6 +9,9 @@ selects channels, resamples (soxr), windows long clips and pads short ones
 turns logits into probabilities (softmax) when the model gives logits, and averages the
 window probabilities of each clip.
 
+The backend comes from the registry (:mod:`audiofront.runtime.backends`); this module knows
+none by name. It imports no torch: only :meth:`Pipeline.from_torch` and the torch backends do.
+
 Example::
 
     >>> with Pipeline.load("piano.onnx") as p:             # backend="auto"
@@ -25,18 +28,15 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from audiofront.errors import AudiofrontError, BackendUnavailable, ConfigError, InputError, ModelFileError
-from audiofront.runtime.artifact import OUTPUT_KINDS, PipelineInfo, check_model_io, pipeline_info
-from audiofront.runtime.audio import check_channels, check_sample_range, check_sample_rate, prepare_audio
-from audiofront.runtime.backends import UNSUPPORTED, choose_backend
+from audiofront.export.metadata import FEATURE_LAYOUTS, OUTPUT_KINDS
+from audiofront.runtime.artifact import PipelineInfo, check_model_io, pipeline_info, read_pipeline_metadata
+from audiofront.runtime.audio import check_channels, check_sample_range, check_sample_rate, is_torch_tensor, prepare_audio
+from audiofront.runtime.backends import auto_order, choose_backend, get_backend
 from audiofront.runtime.runner import Runner, RunnerError, TensorSpec
 
-__all__ = ["Pipeline", "Classification", "FrontEndClassifier", "FEATURE_LAYOUTS"]
-
-FEATURE_LAYOUTS = ("batch,1,bins,frames", "batch,bins,frames")
+__all__ = ["Pipeline", "Classification", "FEATURE_LAYOUTS"]
 
 
 @dataclass
@@ -71,30 +71,6 @@ class Classification:
         }
 
 
-class FrontEndClassifier(nn.Module):
-    """``frontend`` then ``classifier`` as one module: ``(batch, time) -> (batch, n_classes)``.
-
-    ``layout`` is what the classifier takes: ``"batch,1,bins,frames"`` (an image-like CNN such
-    as :class:`~audiofront.models.KapreConvNet`; a channel dim is inserted) or
-    ``"batch,bins,frames"`` (features as they come).
-    """
-
-    def __init__(self, frontend: nn.Module, classifier: nn.Module, layout: str = "batch,1,bins,frames"):
-        super().__init__()
-        if layout not in FEATURE_LAYOUTS:
-            raise ConfigError(f"layout must be one of {list(FEATURE_LAYOUTS)}, got {layout!r}")
-        self.frontend = frontend
-        self.classifier = classifier
-        self.layout = layout
-        self.sample_rate = getattr(frontend, "sample_rate", None)
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        features = self.frontend(audio)
-        if self.layout == "batch,1,bins,frames":
-            features = features.unsqueeze(1)
-        return self.classifier(features)
-
-
 def _softmax(x: np.ndarray) -> np.ndarray:
     z = x.astype(np.float64)
     z -= z.max(axis=-1, keepdims=True)
@@ -104,7 +80,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _is_single(items) -> bool:
-    return isinstance(items, (str, os.PathLike, bytes, bytearray, np.ndarray, torch.Tensor)) or hasattr(items, "read")
+    return isinstance(items, (str, os.PathLike, bytes, bytearray, np.ndarray)) or is_torch_tensor(items) or hasattr(items, "read")
 
 
 def _describe(item, index: int) -> str:
@@ -122,21 +98,6 @@ def _check_positive(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def _file_runner(backend: str, path: Path, threads: int | None) -> Runner:
-    if backend == "tensorrt":
-        from audiofront.runtime.tensorrt_runner import TensorRTRunner
-
-        return TensorRTRunner(path)
-    from audiofront.runtime.onnxruntime_runner import OnnxRuntimeRunner
-
-    providers = {
-        "onnxruntime-cpu": ["CPUExecutionProvider"],
-        "onnxruntime-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-        "onnxruntime-tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-    }[backend]
-    return OnnxRuntimeRunner(path, providers, intra_op_num_threads=threads)
 
 
 class Pipeline:
@@ -222,23 +183,15 @@ class Pipeline:
         """
         path = Path(path)
         source = str(path)
-        if path.suffix.lower() == ".engine":
-            from audiofront.export.engine import read_sidecar
-
-            if not path.is_file():
-                raise ModelFileError(f"engine file {source!r} does not exist or is not a file")
-            info, kind = pipeline_info(read_sidecar(path, required=True), f"engine sidecar of {source!r}"), "engine"
-        else:
-            from audiofront.export.metadata import read_metadata
-
-            info, kind = pipeline_info(read_metadata(path), f"model file {source!r}"), "onnx"
+        meta, kind = read_pipeline_metadata(path)
+        info = pipeline_info(meta, f"engine sidecar of {source!r}" if kind == "engine" else f"model file {source!r}")
         options = dict(channels=channels, hop=hop, allow_int=allow_int, max_batch_size=max_batch_size, check=check)
         # With "auto", a backend that passed its probe but fails to start on this model (GPU out of
         # memory, a provider library missing) is skipped like an unusable one, and the reason says so.
         failed: dict[str, str] = {}
         while True:
-            choice = choose_backend(backend, unsupported={**UNSUPPORTED[kind], **failed})
-            runner = _file_runner(choice.name, path, intra_op_num_threads)
+            choice = choose_backend(backend, kind=kind, unsupported=failed)
+            runner = get_backend(choice.name).make_runner(path, kind=kind, threads=intra_op_num_threads)
             try:
                 return cls(runner, info, backend=choice.name, backend_reason=choice.reason, source=source, **options)
             except BackendUnavailable as exc:
@@ -249,8 +202,8 @@ class Pipeline:
     @classmethod
     def from_torch(
         cls,
-        frontend: nn.Module,
-        classifier: nn.Module | None = None,
+        frontend,
+        classifier=None,
         *,
         labels: Sequence[str],
         sample_rate: int | None = None,
@@ -268,9 +221,14 @@ class Pipeline:
         for ``layout``), or ``frontend`` alone when it already maps audio to class scores.
 
         ``sample_rate`` defaults to ``frontend.sample_rate`` (a preset records it). ``device`` is
-        ``"cpu"``, ``"cuda"``/``"cuda:N"`` or ``"auto"`` (CUDA when usable).
+        ``"cpu"``, ``"cuda"``/``"cuda:N"`` or ``"auto"`` (the best usable torch backend).
         """
-        module = frontend if classifier is None else FrontEndClassifier(frontend, classifier, layout)
+        if classifier is None:
+            module = frontend
+        else:
+            from audiofront.export.classifier import FrontEndClassifier
+
+            module = FrontEndClassifier(frontend, classifier, layout)
         own_rate = getattr(frontend, "sample_rate", None)
         if sample_rate is None:
             sample_rate = own_rate
@@ -291,18 +249,21 @@ class Pipeline:
             raise ConfigError(f"output must be one of {list(OUTPUT_KINDS)}, got {output!r}")
         if not isinstance(device, str):
             raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
-        wanted = {"auto": "auto", "cpu": "torch-cpu"}.get(device, "torch-cuda" if device.startswith("cuda") else None)
-        if wanted is None:
+        family = "cuda" if device.startswith("cuda") else device
+        if family not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
-        choice = choose_backend(wanted, unsupported=UNSUPPORTED["torch"])
-        torch_device = device if device.startswith("cuda") else choice.name.split("-")[1]
-        from audiofront.runtime.torch_runner import TorchRunner
-
-        name = output
-        runner = TorchRunner(
-            module, device=torch_device,
+        if family == "auto":
+            choice = choose_backend("auto", kind="torch")
+        else:  # the registry's best torch backend on that device, asked for by name (its reason if unusable)
+            candidates = auto_order(kind="torch", device=family)
+            if not candidates:
+                raise BackendUnavailable(f"no registered backend runs torch modules on {family}")
+            choice = choose_backend(candidates[0], kind="torch")
+        backend = get_backend(choice.name)
+        runner = backend.make_runner(
+            module, kind="torch", device=device if device.startswith("cuda") else backend.device,
             input_specs=[TensorSpec("audio", ("batch", clip_samples), np.float32)],
-            output_specs=[TensorSpec(name, ("batch", len(labels)), np.float32)],
+            output_specs=[TensorSpec(output, ("batch", len(labels)), np.float32)],
         )
         info = PipelineInfo(
             sample_rate, clip_samples, tuple(labels), output, "batch,time",
@@ -358,7 +319,7 @@ class Pipeline:
         return np.asarray(out[:n], dtype=np.float32)
 
     def _check_windows(self, windows) -> np.ndarray:
-        if isinstance(windows, torch.Tensor):
+        if is_torch_tensor(windows):
             windows = windows.detach().to("cpu").numpy()
         if not isinstance(windows, np.ndarray):
             raise InputError(f"windows must be a numpy array (batch, {self.clip_samples}), got {type(windows).__name__}")

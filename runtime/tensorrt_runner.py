@@ -11,6 +11,8 @@ torch CUDA stream with ``execute_async_v3`` and the outputs are copied back.
 The engine's sidecar ``X.engine.json`` (the ONNX metadata plus ``audiofront.onnx_sha256``) is
 read into :attr:`TensorRTRunner.metadata` when present.
 
+This module is the whole backend: the runner, its probe and its registry entry (:data:`BACKENDS`).
+
 Example::
 
     >>> with TensorRTRunner("pipeline.engine") as runner:
@@ -26,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from audiofront.errors import BackendUnavailable, InputError, ModelFileError
-from audiofront.export.engine import import_tensorrt, read_sidecar, sidecar_path
+from audiofront.runtime.backends import Backend
 from audiofront.runtime.runner import Runner, RunnerError, TensorSpec
 
-__all__ = ["TensorRTRunner"]
+__all__ = ["TensorRTRunner", "BACKENDS"]
 
 
 class TensorRTRunner(Runner):
@@ -57,6 +59,8 @@ class TensorRTRunner(Runner):
         self._lock = threading.Lock()
 
     def _activate(self):
+        from audiofront.export.engine import import_tensorrt, read_sidecar, sidecar_path
+
         trt = import_tensorrt(min_major=10)
         import torch
 
@@ -149,3 +153,38 @@ def _torch_dtype(dtype: np.dtype):
     import torch
 
     return torch.from_numpy(np.zeros(0, dtype=dtype)).dtype
+
+
+# ----- the registry's entry -------------------------------------------------------------------
+def _probe() -> tuple[bool, str]:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:
+        return False, "TensorRT is not installed (Python package 'tensorrt' with the TensorRT libraries; needs an NVIDIA GPU)"
+    from audiofront.export.engine import import_tensorrt
+
+    try:
+        trt = import_tensorrt(min_major=10)
+    except BackendUnavailable as exc:
+        return False, str(exc)
+    if importlib.util.find_spec("torch") is None:
+        return False, f"TensorRT {trt.__version__} is installed but torch is not (the runner keeps buffers in torch CUDA tensors)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, (f"TensorRT {trt.__version__} is installed but torch {torch.__version__} sees no CUDA device "
+                       "(the runner keeps buffers in torch CUDA tensors)")
+    return True, f"TensorRT {trt.__version__}; torch {torch.__version__} on {torch.cuda.get_device_name(0)}"
+
+
+def _make_runner(artifact, *, kind="engine", device=None, **_ignored) -> TensorRTRunner:
+    index = int(device.split(":")[1]) if isinstance(device, str) and ":" in device else 0
+    return TensorRTRunner(artifact, device=index)
+
+
+BACKENDS = (
+    Backend("tensorrt", _probe, _make_runner, ("engine",), rank=10, device="cuda", refuses={
+        "onnx": "runs .engine files (build one from this ONNX with audiofront.export.build_engine)",
+        "torch": "Pipeline.from_torch runs torch modules",
+    }),
+)

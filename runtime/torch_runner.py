@@ -1,5 +1,9 @@
 """PyTorch eager backend: ``TorchRunner`` runs an ``nn.Module`` on the CPU or a CUDA device.
 
+This module is the whole backend: the runner, the probes and the registry entries
+(:data:`BACKENDS`) for ``torch-cuda`` and ``torch-cpu``. torch is imported when a runner is made
+or a probe runs, never at module import, so the registry loads on a machine without torch.
+
 Example::
 
     >>> runner = TorchRunner(torch.nn.Softmax(dim=-1), input_specs=[TensorSpec("x", ("batch", 3), np.float32)],
@@ -12,16 +16,32 @@ Example::
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+import importlib.util
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
-from audiofront.errors import BackendUnavailable, ConfigError
+from audiofront.errors import BackendUnavailable, ConfigError, MissingDependency
+from audiofront.runtime.backends import Backend
 from audiofront.runtime.runner import Runner, RunnerError, TensorSpec
 
-__all__ = ["TorchRunner"]
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["TorchRunner", "BACKENDS", "import_torch"]
+
+
+def import_torch(purpose: str = "run the torch backend"):
+    """``import torch``, or :class:`MissingDependency` saying what needs it and how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependency(
+            f"torch is needed to {purpose} but is not installed; install it with pip install torch==2.13.0 "
+            "(or the 'torch' extra). ONNX and TensorRT pipelines run without it."
+        ) from None
+    return torch
 
 
 class TorchRunner(Runner):
@@ -45,7 +65,8 @@ class TorchRunner(Runner):
         name: str | None = None,
     ):
         super().__init__(name)
-        if not isinstance(module, nn.Module):
+        torch = import_torch()
+        if not isinstance(module, torch.nn.Module):
             raise ConfigError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         try:
             self.device = torch.device(device)
@@ -66,6 +87,8 @@ class TorchRunner(Runner):
         self._module: nn.Module | None = None
 
     def _activate(self):
+        import torch
+
         if self.device.type == "cuda":
             if not torch.cuda.is_available():
                 why = "torch was built without CUDA" if torch.version.cuda is None else "no CUDA device is visible"
@@ -79,6 +102,8 @@ class TorchRunner(Runner):
         return self._declared_inputs, self._declared_outputs
 
     def _infer(self, feeds):
+        import torch
+
         args = [torch.from_numpy(feeds[spec.name]).to(self.device, non_blocking=False) for spec in self._declared_inputs]
         with torch.inference_mode():
             result = self._module(*args)
@@ -99,4 +124,39 @@ class TorchRunner(Runner):
     def _deactivate(self):
         self._module = None
         if self.device.type == "cuda":
+            import torch
+
             torch.cuda.empty_cache()
+
+
+# ----- the registry's entries -----------------------------------------------------------------
+def _probe(device: str) -> tuple[bool, str]:
+    if importlib.util.find_spec("torch") is None:
+        return False, "torch is not installed (pip install torch==2.13.0, or the 'torch' extra)"
+    import torch
+
+    if device == "cpu":
+        return True, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if torch.version.cuda is None:
+        return False, f"torch {torch.__version__} is a CPU-only build (no CUDA)"
+    if not torch.cuda.is_available():
+        return False, f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device"
+    return True, f"torch {torch.__version__} on {torch.cuda.get_device_name(0)}"
+
+
+_MODULES_ONLY = {kind: "runs torch modules (Pipeline.from_torch), not model files" for kind in ("onnx", "engine")}
+
+
+def _factory(default_device: str):
+    def make_runner(artifact, *, kind="torch", device=None, input_specs=None, output_specs=None, **_ignored):
+        return TorchRunner(artifact, device=device or default_device, input_specs=input_specs, output_specs=output_specs)
+
+    return make_runner
+
+
+BACKENDS = (
+    Backend("torch-cuda", lambda: _probe("cuda"), _factory("cuda"), ("torch",), rank=30, device="cuda",
+            refuses=_MODULES_ONLY),
+    Backend("torch-cpu", lambda: _probe("cpu"), _factory("cpu"), ("torch",), rank=50, device="cpu",
+            refuses=_MODULES_ONLY),
+)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command (CI runs this same script): make .venv, install audiofront with the
-# cpu, test and serve extras, run the whole test suite. Extra arguments go to pytest.
+# torch, cpu, test and serve extras, run the whole test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 # torch is named exactly: a looser requirement resolves to a multi-GB CUDA build (ENVIRONMENT.md).
-.venv/bin/python -m pip install -q torch==2.13.0 -e '.[cpu,test,serve]'
+.venv/bin/python -m pip install -q torch==2.13.0 -e '.[torch,cpu,test,serve]'
 # A real Triton Inference Server (tritonserver 2.51, CPU) for tests/serve/test_triton_server.py;
 # --no-deps: its metadata pins numpy < 2. Those tests skip with the reason where it cannot install.
 .venv/bin/python -m pip install -q --no-deps nvidia-pytriton==0.7.0 \

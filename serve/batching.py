@@ -24,13 +24,9 @@ from typing import Callable
 
 import numpy as np
 
-from audiofront.errors import AudiofrontError, ConfigError, InputError
+from audiofront.errors import ConfigError, InputError, QueueFull
 
 __all__ = ["MicroBatcher", "QueueFull"]
-
-
-class QueueFull(AudiofrontError, RuntimeError):
-    """The batcher already holds ``max_queue`` requests; the caller should retry later."""
 
 
 @dataclass

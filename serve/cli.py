@@ -6,12 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from audiofront.arguments import add_backend_argument, add_threads_argument
 from audiofront.errors import BackendUnavailable
 
 __all__ = ["register", "serve", "triton"]
 
 
 def _default_model() -> str:
+    from audiofront.models.cache import cached_pipeline_path
+
+    cached = cached_pipeline_path()
+    if cached.is_file():  # no torch needed
+        return str(cached)
     from audiofront.models.piano import pipeline_onnx
 
     return str(pipeline_onnx())
@@ -31,7 +37,9 @@ def serve(args: argparse.Namespace) -> int:
     config = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
                          max_body_mb=args.max_body_mb, max_seconds=args.max_seconds,
                          body_timeout_s=args.body_timeout_s)
-    if args.model is None and args.backend.startswith("torch"):
+    from audiofront.runtime.backends import runs
+
+    if args.model is None and args.backend != "auto" and runs(args.backend, "torch"):
         # The shipped model also runs as its torch modules (torch-cpu/torch-cuda); artifacts are ONNX/engines.
         from audiofront.models.piano import load_pipeline
 
@@ -96,7 +104,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None, help="pipeline artifact (.onnx or .engine); default: the shipped piano model")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--backend", default="auto", help="auto or a backend name (see audiofront doctor)")
+    add_backend_argument(p)
     p.add_argument("--max-batch", type=int, default=16, help="windows per predict call (default 16)")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="longest wait for batch-mates (default 5)")
     p.add_argument("--max-queue", type=int, default=256, help="requests in flight before 503 (default 256)")
@@ -104,7 +112,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip in seconds (default 60)")
     p.add_argument("--body-timeout-s", type=float, default=10.0,
                    help="longest a request body may take to arrive before 408 (default 10)")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads, or torch threads for the shipped model on torch-* (default: theirs)")
+    add_threads_argument(p, what="onnxruntime intra-op threads, or torch threads for the shipped model on torch-*")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=serve)
 

@@ -29,9 +29,7 @@ Example::
 # as objects, and fastapi is imported inside create_app so this module imports without the serve extra.
 import asyncio
 import contextlib
-import io
 import logging
-import re
 import socket
 import threading
 import time
@@ -40,7 +38,8 @@ from typing import Optional
 
 import numpy as np
 
-from audiofront.errors import ConfigError, InputError
+from audiofront.errors import ConfigError, InputError, InputTooLong
+from audiofront.runtime.audio import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from audiofront.serve.batching import MicroBatcher, QueueFull
 from audiofront.serve.metrics import ServeMetrics
 
@@ -55,9 +54,6 @@ FILE_MEDIA_TYPES = ("audio/*", "application/octet-stream")
 CLIENT_CLOSED = 499
 # Raw PCM bodies up to this size (2 s of mono audio at 32 kHz) are prepared on the event loop.
 INLINE_PCM_BYTES = 256 * 1024
-MIN_SAMPLE_RATE = 1_000
-MAX_SAMPLE_RATE = 768_000
-MAX_CHANNELS = 64
 
 
 @dataclass(frozen=True)
@@ -131,13 +127,6 @@ def _validation_message(exc, ranges: dict[str, tuple[int, int]]) -> str:
     return "; ".join(parts) or "bad request"
 
 
-def _decode_reason(exc: Exception) -> str:
-    # soundfile's message names the file object ("Error opening <_io.BytesIO object at 0x...>"):
-    # an internal detail, so give libsndfile's own reason only.
-    reason = getattr(exc, "error_string", None) or str(exc)
-    return re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>:?", "", reason).strip() or type(exc).__name__
-
-
 async def _read_body(request: "Request", limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -165,24 +154,15 @@ def _decode_pcm(body: bytes, sample_rate: int, channels: int, max_seconds: float
 
 
 def _decode_file(body: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
-    import soundfile as sf
+    from audiofront.runtime.audio import load_audio
 
     try:
-        info = sf.info(io.BytesIO(body))
-    except Exception as exc:  # noqa: BLE001 - soundfile raises several types for bad bytes
-        raise _http_error(400, f"cannot decode the audio file: {_decode_reason(exc)}") from None
-    # Check the header's duration before decoding: a small compressed file can expand to hours.
-    if info.samplerate <= 0 or info.frames / info.samplerate > max_seconds:
-        raise _http_error(413, f"clip of {info.frames / max(info.samplerate, 1):.2f} s exceeds the limit of "
-                              f"{max_seconds:g} s (--max-seconds)")
-    try:
-        audio, sample_rate = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
-    except Exception as exc:  # noqa: BLE001
-        raise _http_error(400, f"cannot decode the audio file: {_decode_reason(exc)}") from None
-    if audio.shape[0] / sample_rate > max_seconds:
-        raise _http_error(413, f"clip of {audio.shape[0] / sample_rate:.2f} s exceeds the limit of "
-                              f"{max_seconds:g} s (--max-seconds)")
-    return audio, int(sample_rate)
+        audio, sample_rate = load_audio(body, max_seconds=max_seconds)
+    except InputTooLong as exc:
+        raise _http_error(413, f"{exc} (--max-seconds)") from None
+    except InputError as exc:
+        raise _http_error(400, f"cannot decode the audio file: {exc}") from None
+    return audio.T, int(sample_rate)  # (frames, channels), as raw PCM arrives
 
 
 def _top(probabilities: np.ndarray, labels: list[str], k: int) -> list[dict]:

@@ -66,3 +66,18 @@ def test_importing_a_package_loads_nothing_above_it(package, forbidden):
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     leaked = [m for m in loaded if m.startswith(forbidden) or m in forbidden]
     assert leaked == [], f"import {package} loaded {leaked}"
+
+
+@pytest.mark.parametrize("code, forbidden", [
+    # The inference path: the runtime, a pipeline opened and run on ONNX Runtime, loads no torch.
+    ("import audiofront.runtime as rt; rt.Pipeline; rt.available_backends; rt.choose_backend('auto', kind='onnx')",
+     ("torch",)),
+    ("import audiofront.export.metadata, audiofront.export.session, audiofront.export.engine, audiofront.models.cache",
+     ("torch",)),
+    # audiofront --help builds every parser and imports no framework.
+    ("import audiofront.cli as c; c.build_parser()", ("torch", "onnx", "onnxruntime", "numpy", "fastapi", "uvicorn")),
+])
+def test_the_inference_path_and_help_load_no_torch(code, forbidden):
+    probe = f"import sys\n{code}\nprint('\\n'.join(sorted(m for m in sys.modules if m.split('.')[0] in {set(forbidden)!r})))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == [], f"{code} loaded {loaded}"

@@ -71,6 +71,7 @@ BAD_ARGUMENTS = [
     (lambda: MelSpectrogram(sample_rate=16000, n_fft=512, win_length=1024), "win_length"),
     (lambda: MelScale(n_stft=1), "n_stft"),
     (lambda: MelScale(n_stft=129, n_fft=512), "n_stft"),
+    (lambda: MelScale(n_stft=201, n_fft=512), "n_stft"),  # 201 is the default, but given here: it disagrees
     (lambda: MelScale(sample_rate=16000, f_max=9000.0), "f_max"),
     (lambda: Filterbank(np.ones(5)), "weights"),
     (lambda: Filterbank(np.full((5, 3), np.inf)), "weights"),

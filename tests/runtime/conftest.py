@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiofront.export import export_onnx, load_onnx, prepend, write_metadata
+from audiofront.export import export_onnx, load_onnx, prepend
 from audiofront.export.artifacts import save_onnx
 from audiofront.frontend import kapre_logmel
 from audiofront.models import KapreConvNet
@@ -39,9 +39,28 @@ def export_classifier(classifier, path, *, frames: int = 65):
     return path
 
 
+def simulate_probe(monkeypatch, name: str, probe) -> None:
+    """Replace backend ``name``'s probe in the registry for one test (the registry entry itself is restored)."""
+    import dataclasses
+
+    from audiofront.runtime import backends
+
+    monkeypatch.setitem(backends._REGISTRY, name, dataclasses.replace(backends.get_backend(name), probe=probe))
+    backends.available_backends(refresh=True)
+
+
 def rewrite_metadata(src, dst, values: dict):
+    """A forged copy: ``values`` (full keys, ``None`` removes) set raw, bypassing write_metadata's checks."""
     model = load_onnx(src)
-    write_metadata(model, values)
+    props = {p.key: p.value for p in model.metadata_props}
+    for key, value in values.items():
+        if value is None:
+            props.pop(key, None)
+        else:
+            props[key] = value
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
     save_onnx(model, dst)
     return dst
 

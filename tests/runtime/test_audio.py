@@ -236,3 +236,38 @@ def test_prepare_audio_resamples_mixes_and_windows(tmp_path):
 def test_prepare_audio_refuses_audio_that_resamples_to_nothing():
     with pytest.raises(InputError, match="empty once resampled"):
         prepare_audio(np.zeros(1, np.float32), 48000, target_rate=1000, clip_samples=100)
+
+
+@pytest.mark.parametrize("seconds, limit, too_long", [(2.0, 1.5, True), (1.0, 1.5, False), (1.5, 1.5, False)])
+def test_load_audio_refuses_a_long_file_from_its_header(tmp_path, seconds, limit, too_long):
+    import io
+
+    import soundfile as sf
+
+    from audiofront.errors import InputTooLong
+    from audiofront.runtime.audio import load_audio
+
+    rate = 8000
+    tone = (0.3 * np.sin(np.arange(int(seconds * rate)) * 0.2)).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, tone, rate, format="FLAC")
+    for source in (buffer.getvalue(), io.BytesIO(buffer.getvalue())):
+        if too_long:
+            with pytest.raises(InputTooLong, match=f"{seconds:.2f} s exceeds the limit of {limit:g} s"):
+                load_audio(source, max_seconds=limit)
+        else:
+            audio, got_rate = load_audio(source, max_seconds=limit)
+            assert got_rate == rate and audio.shape == (1, tone.size)
+            np.testing.assert_allclose(audio[0], tone, atol=1e-4)  # FLAC is 16-bit here
+
+
+def test_load_audio_narrower_rate_bounds_name_them(tmp_path):
+    import soundfile as sf
+
+    from audiofront.runtime.audio import load_audio
+
+    path = tmp_path / "low.wav"
+    sf.write(str(path), np.zeros(400, np.float32), 4000)
+    assert load_audio(path)[1] == 4000
+    with pytest.raises(InputError, match=r"4000 Hz is not supported: it must be in \[8000, 384000\]"):
+        load_audio(path, min_rate=8000, max_rate=384000)

@@ -11,6 +11,7 @@ import pytest
 
 from audiofront.errors import BackendUnavailable, ConfigError
 from audiofront.runtime import backends
+from .conftest import simulate_probe
 from audiofront.runtime.backends import (
     AUTO_ORDER,
     BACKENDS,
@@ -112,8 +113,8 @@ def test_probes_are_used_and_a_crashing_probe_is_reported(monkeypatch):
     def boom():
         raise OSError("libcuda.so: cannot open shared object file")
 
-    monkeypatch.setitem(backends._PROBES, "torch-cuda", boom)
-    monkeypatch.setitem(backends._PROBES, "tensorrt", lambda: (True, "simulated TensorRT 10.9"))
+    simulate_probe(monkeypatch, "torch-cuda", boom)
+    simulate_probe(monkeypatch, "tensorrt", lambda: (True, "simulated TensorRT 10.9"))
     statuses = {s.name: s for s in available_backends(refresh=True)}
     try:
         assert not statuses["torch-cuda"].usable and "libcuda.so" in statuses["torch-cuda"].reason

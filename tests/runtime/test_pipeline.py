@@ -19,7 +19,7 @@ from audiofront.errors import BackendUnavailable, ConfigError, InputError, Model
 from audiofront.runtime import Classification, Pipeline
 from audiofront.runtime.backends import backend_status
 
-from .conftest import CLIP, LABELS, SAMPLE_RATE, make_modules, rewrite_metadata
+from .conftest import CLIP, LABELS, SAMPLE_RATE, make_modules, rewrite_metadata, simulate_probe
 
 PROB_TOL = dict(rtol=0, atol=1e-5)
 
@@ -348,7 +348,7 @@ def test_auto_moves_on_when_a_probed_backend_fails_to_start(artifacts, monkeypat
 
     if backend_status("onnxruntime-cuda").usable:
         pytest.skip("the CUDA provider really runs here")
-    monkeypatch.setitem(backends._PROBES, "onnxruntime-cuda", lambda: (True, "simulated: claims CUDA"))
+    simulate_probe(monkeypatch, "onnxruntime-cuda", lambda: (True, "simulated: claims CUDA"))
     backends.available_backends(refresh=True)
     try:
         with Pipeline.load(artifacts["pipeline"]) as p:
