@@ -5,8 +5,13 @@ All values are strings. Keys (all prefixed ``audiofront.``):
 - ``version``, ``kind`` (``"frontend"`` | ``"pipeline"`` | ``"classifier"``)
 - ``sample_rate``, ``n_fft``, ``hop_length`` (ints), ``center`` (``"true"``/``"false"``)
 - ``n_mels`` (absent without a mel stage), ``n_bins`` (feature bins the front-end gives)
-- ``input_layout`` (``"batch,time"`` | ``"batch,channels,time"``), ``output_layout``
-- ``frames``: the frame-count formula, e.g. ``"1 + (time + 2*256 - 512) // 256"``
+- ``input_layout``: the input's axes, e.g. ``"batch,time"``, ``"batch,channels,time"``,
+  ``"batch,bins,frames"`` (a feature-in module) or ``"batch,bins,frames,complex"``
+  (``[real, imag]`` pairs); ``output_layout`` likewise (``"batch,time"`` for audio out)
+- ``frames``: the length of the output's dynamic axis (frames, or samples for audio out) as a
+  formula of ``time``, the length of the input's dynamic axis (samples, or frames for a
+  feature-in module), e.g. ``"1 + (time + 2*256 - 512) // 256"``. Export composes it from the
+  chain's modules (:func:`chain_frames_formula`) and checks it against torch.
 - pipelines/classifiers: ``labels`` (JSON list), ``clip_samples`` (int), ``output``
   (``"probabilities"`` | ``"logits"``)
 
@@ -40,6 +45,8 @@ __all__ = [
     "write_metadata",
     "decode_metadata",
     "frames_formula",
+    "chain_frames_formula",
+    "infer_layout",
     "eval_frames",
 ]
 
@@ -125,10 +132,81 @@ def decode_metadata(meta: Mapping[str, str]) -> dict[str, object]:
 
 
 def frames_formula(n_fft: int, hop_length: int, center: bool, pad: int = 0) -> str:
-    """The frame-count formula as text, in terms of ``time`` (input samples)."""
+    """The STFT's frame-count formula as text, in terms of ``time`` (input samples)."""
     total_pad = pad + (n_fft // 2 if center else 0)
     padded = f"time + 2*{total_pad}" if total_pad else "time"
     return f"1 + ({padded} - {n_fft}) // {hop_length}"
+
+
+def chain_frames_formula(module, length: str = "time") -> str:
+    """The output length of ``module`` as a formula of ``length``, composed through the chain.
+
+    A module that changes the length says how with a ``frames_formula(length: str) -> str``
+    method (``Spectrogram``, ``InverseSpectrogram``, frame stacking...); a module without one is
+    taken to keep it, or to be a container whose children run in order (``nn.Sequential``,
+    ``MelSpectrogram``, ``MFCC``). Export checks the result against torch's output shapes.
+
+    Example::
+
+        >>> from audiofront.frontend import MelSpectrogram
+        >>> chain_frames_formula(MelSpectrogram(n_fft=512, hop_length=256))
+        '1 + (time + 2*256 - 512) // 256'
+    """
+    own = getattr(module, "frames_formula", None)
+    if callable(own):
+        return own(length)
+    for child in module.children():
+        length = chain_frames_formula(child, length)
+    return length
+
+
+def infer_layout(probes, *, leading: int) -> list[str]:
+    """Names for the axes of a module's output from its shapes under varied inputs.
+
+    ``probes`` maps ``"base"``, ``"batch"``, ``"channels"`` and ``"length"`` to the output shape
+    when that one input axis (none for ``"base"``) was changed. An axis that follows the batch is
+    ``"batch"``, the channels ``"channels"``, the length ``"frames"`` (``"time"`` when it is the
+    only axis after batch and channels: audio out). Fixed axes: ``"1"`` for size 1, ``"complex"``
+    for size 2 after the length axis, the first other one ``"bins"``, further ones ``"d<i>"``.
+    ``leading`` is how many axes the input has before its core axes (batch, channels).
+    Raises :class:`ValueError` when an axis follows two input axes or the rank changes.
+
+    Example::
+
+        >>> infer_layout({"base": (2, 64, 10), "batch": (3, 64, 10), "length": (2, 64, 17)}, leading=1)
+        ['batch', 'bins', 'frames']
+    """
+    base = tuple(probes["base"])
+    follows: list[set[str]] = [set() for _ in base]
+    for name, shape in probes.items():
+        if name == "base":
+            continue
+        if len(shape) != len(base):
+            raise ValueError(f"the output's rank changes with the input's {name} ({base} vs {tuple(shape)})")
+        for i, (a, b) in enumerate(zip(base, shape)):
+            if a != b:
+                follows[i].add(name)
+    names: list[str] = []
+    dynamic = [i for i, f in enumerate(follows) if f]
+    leading_out = sum(1 for f in follows if f & {"batch", "channels"})
+    length_axes = [i for i, f in enumerate(follows) if f == {"length"}]
+    for i, f in enumerate(follows):
+        if len(f) > 1:
+            raise ValueError(f"output axis {i} changes with the input's {' and '.join(sorted(f))}")
+        if f:
+            kind = next(iter(f))
+            names.append("frames" if kind == "length" else kind)
+        elif base[i] == 1:
+            names.append("1")
+        elif base[i] == 2 and length_axes and i > length_axes[-1] and i == len(base) - 1:
+            names.append("complex")
+        elif "bins" not in names:
+            names.append("bins")
+        else:
+            names.append(f"d{i}")
+    if len(length_axes) == 1 and len(base) == leading_out + 1 and dynamic:
+        names[length_axes[0]] = "time"
+    return names
 
 
 _ALLOWED = (ast.Expression, ast.BinOp, ast.Constant, ast.Name, ast.Add, ast.Sub, ast.Mult, ast.FloorDiv,
