@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from audiofront import __version__
-from audiofront.errors import AudiofrontError, ConfigError, ExportError, InputError
+from audiofront.errors import ConfigError, ExportError, InputError
 from audiofront.export.artifacts import check_and_save
 from audiofront.export.metadata import chain_frames_formula, eval_frames, infer_layout, read_metadata, write_metadata
 from audiofront.export.parity import RTOL, compare_outputs, ort_session, output_period
@@ -271,9 +271,9 @@ def _run_torch(module: nn.Module, x: torch.Tensor, what: str) -> np.ndarray:
     try:
         with torch.no_grad():
             y = module(x)
-    except AudiofrontError as exc:
-        raise ExportError(f"{what}: the torch module refuses an input of shape {tuple(x.shape)} its input spec "
-                          f"allows: {exc}") from exc
+    except Exception as exc:  # the module's own error, or torch's: either way its spec promised this shape
+        raise ExportError(f"{what}: the torch module fails on an input of shape {tuple(x.shape)} that its input spec "
+                          f"allows ({type(exc).__name__}: {exc}); fix the module or its input_spec()") from exc
     if not isinstance(y, torch.Tensor):
         raise ExportError(f"{what}: the module returns {type(y).__name__}, not one tensor")
     return y.detach().to(torch.float32).numpy()
@@ -310,6 +310,10 @@ def _self_check(model: onnx.ModelProto, module: nn.Module, plan: _Plan, names: l
     session = ort_session(model.SerializeToString())
     declared = [d.dim_value if d.HasField("dim_value") else None for d in model.graph.output[0].type.tensor_type.shape.dim]
     period = output_period(module)
+    traced = plan.shape(plan.batch, _TRACE_CHANNELS, plan.length)
+    hint = (f". The graph was traced at {traced}: the module's forward depends on an input size in a way the trace "
+            "fixed (a Python branch or size computed outside torch); make it shape-generic, or pass "
+            "dynamic_batch=False / dynamic_time=False to fix those axes to the sample's")
     pairs = []
     for seed, shape in enumerate(plan.check_shapes(), start=10):
         x = plan.example(shape, seed)
@@ -320,14 +324,15 @@ def _self_check(model: onnx.ModelProto, module: nn.Module, plan: _Plan, names: l
             raise ExportError(f"{what}: the graph fails on onnxruntime for an input of shape {shape}: "
                               f"{_exporter_message(exc)}") from None
         if got.shape != want.shape:
-            raise ExportError(f"{what}: for an input of shape {shape} the graph gives {got.shape}, torch {want.shape}")
+            raise ExportError(f"{what}: for an input of shape {shape} the graph gives {got.shape}, torch "
+                              f"{want.shape}{hint}")
         if len(declared) != want.ndim or any(d is not None and d != w for d, w in zip(declared, want.shape)):
             raise ExportError(f"{what}: the graph declares output dims {declared}, but torch gives {want.shape} "
-                              f"for an input of shape {shape}")
+                              f"for an input of shape {shape}{hint}")
         diff, scale = compare_outputs(got, want, period=period)
         if not diff <= RTOL * max(1.0, scale):
             raise ExportError(f"{what}: for an input of shape {shape} the graph differs from torch by {diff:.3g} "
-                              f"(outputs up to {scale:.3g})")
+                              f"(outputs up to {scale:.3g}){hint}")
         pairs.append((shape[plan.length_axis], want.shape))
     _check_law(law, names, pairs, what)
 

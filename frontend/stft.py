@@ -325,6 +325,21 @@ class Magnitude(nn.Module):
         return _complex_to_power(spec[..., 0], spec[..., 1], self.power)
 
 
+def _atan2(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``atan2(y, x)`` spelled out, so the graph has torch's branch cut.
+
+    The ONNX exporter lowers ``torch.atan2`` to ``Atan(y / x)`` plus ``pi`` when ``y > 0`` and
+    ``-pi`` otherwise: ``-pi`` for ``y = 0, x < 0`` where torch gives ``+pi``. Here ``y >= 0`` takes
+    ``+pi``; ``x = 0`` gives ``+-pi / 2`` by the sign of ``y`` and ``0`` for ``y = 0``.
+    """
+    safe = torch.where(x == 0, torch.ones_like(x), x)
+    base = torch.atan(y / safe)
+    left = torch.where(y >= 0, base + math.pi, base - math.pi)
+    vertical = torch.where(y > 0, torch.full_like(y, math.pi / 2),
+                           torch.where(y < 0, torch.full_like(y, -math.pi / 2), torch.zeros_like(y)))
+    return torch.where(x < 0, left, torch.where(x == 0, vertical, base))
+
+
 class Phase(nn.Module):
     """Phase angle in radians, ``atan2(imag, real)`` in ``[-pi, pi]``: ``(..., freq, frames, 2) -> (..., freq, frames)``.
 
@@ -351,5 +366,7 @@ class Phase(nn.Module):
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         spec = _as_real_pairs(spec, "spec")
         real, imag = spec[..., 0], spec[..., 1]
-        imag = torch.where(imag.abs() <= 1e-6 * real.abs(), torch.zeros_like(imag), imag)
-        return torch.atan2(imag, real)
+        zero = torch.zeros_like(imag)
+        imag = torch.where(imag.abs() <= 1e-6 * real.abs(), zero, imag)
+        real = torch.where(real == 0, zero, real)  # -0.0 too: atan2(+0, -0) would be pi
+        return _atan2(imag, real)
