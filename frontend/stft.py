@@ -353,7 +353,7 @@ class Phase(nn.Module):
 
         >>> Phase()(Spectrogram(n_fft=64, power=None)(torch.randn(1000))).shape
         torch.Size([33, 32])
-        >>> round(float(Phase()(torch.tensor([[-1.0, -0.0]]))), 4)
+        >>> round(float(Phase()(torch.tensor([[[-1.0, -0.0]]]))), 4)
         3.1416
     """
 
