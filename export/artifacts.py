@@ -2,7 +2,11 @@
 
 Every file this package writes goes through :func:`atomic_write_bytes` (a temporary file in
 the destination's folder, then ``os.replace``), so a failed export, compose or engine build
-never leaves a partial file where the caller expects a model.
+never leaves a partial file where the caller expects a model. The file gets the mode a plain
+``open()`` would give it (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``, so a
+server running as another user can read it. A temporary file is named
+``.<name>.<pid>.<random>.tmp``; one whose process is gone (a killed run) is swept by the next
+write to the same folder.
 
 Example::
 
@@ -15,27 +19,79 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+import threading
 from pathlib import Path
 
 import onnx
 
 from audiofront.errors import ExportError, ModelFileError
 
-__all__ = ["atomic_write_bytes", "save_onnx", "check_and_save", "load_onnx", "sha256_file", "sha256_bytes"]
+__all__ = ["atomic_write_bytes", "sweep_temporary_files", "save_onnx", "check_and_save", "load_onnx", "sha256_file", "sha256_bytes"]
+
+
+_UMASK_LOCK = threading.Lock()
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp adds 8 such characters
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and back: the only portable way; locked against other threads)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def sweep_temporary_files(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of writers that died in ``folder`` (their pid no longer runs); return them.
+
+    Only names this module makes (``.<name>.<pid>.<random>.tmp``) are touched.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match and entry.is_file(follow_symlinks=False) and not _alive(int(match.group(1))):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one.
 
     The temporary file lives in the same folder (``os.replace`` is atomic only within one file
-    system) and is removed if anything fails before the rename.
+    system) and is removed if anything fails before the rename. The result has mode ``0o666``
+    less the umask; temporary files left by killed writers in that folder are swept first.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    sweep_temporary_files(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

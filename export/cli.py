@@ -8,9 +8,12 @@ classifier ONNX and built into a TensorRT engine.
     audiofront export-classifier --onnx cnn.onnx --frontend logmel.onnx --labels labels.txt -o cls.onnx
 
 It prints what it wrote, the graph hygiene and TensorRT op-check tables, and the ORT-vs-torch
-parity of the front-end. An op TensorRT does not take fails the command (exit 1, outputs
-removed) unless ``--allow-unsupported``. ``--fp16`` without ``--engine`` writes an ONNX variant
-``<out>.fp16.onnx`` for ONNX Runtime CUDA (front-end fp32, classifier fp16).
+parity of the front-end (angles compared modulo 2 pi). An op TensorRT does not take fails the
+command (exit 1, outputs removed) unless ``--allow-unsupported``; so does a parity mismatch, a
+failed engine build or fp16 conversion. ``--fp16`` without ``--engine`` writes an ONNX variant
+``<out>.fp16.onnx`` for ONNX Runtime CUDA (front-end fp32, classifier fp16). ``--sample-rate``
+sets the rate of a preset, or of a config's modules that take one (it must agree with a rate
+the config gives). A missing output folder is created (and the command says so).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ def register(subparsers) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--preset", metavar="NAME", help="a named front-end (see audiofront.frontend.PRESETS)")
     source.add_argument("--config", metavar="FILE", help="a JSON front-end description (audiofront.export.config)")
-    parser.add_argument("--sample-rate", type=int, default=None, help="sample rate for --preset (its default otherwise)")
+    parser.add_argument("--sample-rate", type=int, default=None,
+                        help="sample rate of the front-end (--preset, or --config modules that take one)")
     parser.add_argument("--classifier", metavar="ONNX", help="prepend the front-end to this classifier")
     parser.add_argument("--layout", default="auto", help="classifier input layout, e.g. batch,1,bins,frames (default auto)")
     parser.add_argument("--labels", metavar="FILE", help="class names: a JSON list or one per line")
@@ -81,6 +85,44 @@ def _labels(path: str | None) -> list[str] | None:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def _config_with_rate(path: str, rate: int | None):
+    """The config at ``path`` (a dict), with ``rate`` given to every module that takes a sample rate."""
+    import inspect
+
+    from audiofront import frontend
+    from audiofront.errors import ConfigError
+
+    if rate is None:
+        return path
+    if rate <= 0:
+        raise ConfigError(f"--sample-rate must be a positive integer, got {rate}")
+    try:
+        config = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path!r} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"config file {path!r} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        return path  # frontend_from_config gives the error
+    if config.get("sample_rate", rate) != rate:
+        raise ConfigError(f"--sample-rate {rate} disagrees with sample_rate {config['sample_rate']} in {path!r}")
+    config["sample_rate"] = rate
+    config.setdefault("name", Path(path).stem)
+    steps = config["chain"] if isinstance(config.get("chain"), list) else [config]
+    for i, step in enumerate(steps):
+        kind = step.get("type") if isinstance(step, dict) else None
+        cls = getattr(frontend, kind, None) if isinstance(kind, str) else None
+        if cls is None or "sample_rate" not in inspect.signature(cls).parameters:
+            continue
+        args = step.setdefault("args", {})
+        if isinstance(args, dict):
+            if args.get("sample_rate", rate) != rate:
+                raise ConfigError(f"--sample-rate {rate} disagrees with sample_rate {args['sample_rate']} of "
+                                  f"step {i} ({kind}) in {path!r}")
+            args["sample_rate"] = rate
+    return config
+
+
 def _remove(*paths: Path) -> None:
     for path in paths:
         try:
@@ -107,6 +149,10 @@ def run(args) -> int:
         from audiofront.export.engine import import_tensorrt
 
         import_tensorrt()
+    elif args.fp16:
+        from audiofront.export.fp16 import _converter
+
+        _converter()  # onnxconverter-common missing: say so before writing anything
     if args.preset is not None:
         from audiofront.frontend.reference_presets import REFERENCE_PRESETS
 
@@ -120,8 +166,11 @@ def run(args) -> int:
             raise ConfigError(f"--sample-rate {args.sample_rate}: preset {args.preset!r} runs at {module.sample_rate} Hz "
                               "(its model's rate); resample the audio instead")
     else:
-        module = frontend_from_config(args.config)
+        module = frontend_from_config(_config_with_rate(args.config, args.sample_rate))
     out = Path(args.output)
+    if not out.parent.exists():
+        out.parent.mkdir(parents=True)
+        print(f"created folder {out.parent}")
     written: list[Path] = []
     if args.classifier:
         frontend_path = out.with_name(out.stem + ".frontend.onnx")
@@ -144,24 +193,34 @@ def run(args) -> int:
     print(check_graph(frontend_path))
     report = check_tensorrt(out)
     print(report)
-    print(torch_parity(frontend_path, module, sample_rate=module.sample_rate))
+    parity = torch_parity(frontend_path, module, sample_rate=module.sample_rate)
+    print(parity)
+    if not parity.ok:
+        _remove(*written)
+        print("audiofront export: the front-end graph does not give torch's numbers; removed the outputs")
+        return 1
     if not report.ok and not args.allow_unsupported:
         _remove(*written)
         print(f"audiofront export: TensorRT does not take {', '.join(report.unsupported) or 'this graph'}; "
               "removed the outputs (pass --allow-unsupported to keep them)")
         return 1
 
-    if args.engine:
-        from audiofront.export.engine import build_engine
+    # A failed engine build or fp16 conversion leaves none of this command's files behind.
+    try:
+        if args.engine:
+            from audiofront.export.engine import build_engine
 
-        engine = build_engine(out, args.engine, precision="fp16" if args.fp16 else "fp32",
-                              timing_cache=str(args.engine) + ".timing")
-        print(f"wrote {engine} and {engine}.json")
-    elif args.fp16:
-        from audiofront.export.fp16 import to_fp16
+            engine = build_engine(out, args.engine, precision="fp16" if args.fp16 else "fp32",
+                                  timing_cache=str(args.engine) + ".timing")
+            print(f"wrote {engine} and {engine}.json")
+        elif args.fp16:
+            from audiofront.export.fp16 import to_fp16
 
-        variant = to_fp16(out, out.with_name(out.stem + ".fp16.onnx"))
-        print(f"wrote {variant} (front-end fp32, classifier fp16)")
+            variant = to_fp16(out, out.with_name(out.stem + ".fp16.onnx"))
+            print(f"wrote {variant} (front-end fp32, classifier fp16)")
+    except BaseException:
+        _remove(*written)
+        raise
     return 0
 
 

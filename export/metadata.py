@@ -61,6 +61,8 @@ __all__ = [
     "layout_shape",
     "layout_plan",
     "frames_formula",
+    "chain_frames_formula",
+    "infer_layout",
     "eval_frames",
     "clip_for_frames",
 ]
@@ -99,6 +101,25 @@ KEYS: dict[str, tuple[str, str]] = {
     "clip_samples": ("int", "audio samples per window the model takes"),
     "output": ("str", "probabilities | logits"),
     "precision": ("str", "fp16-classifier for an fp16 ONNX variant; fp32/fp16 in an engine sidecar"),
+    # A reference preset (audiofront.frontend.preset) says what it equals and how it pads or trims.
+    "preset": ("str", "name of the preset the front-end was built from"),
+    "win_length": ("int", "STFT window length in samples"),
+    "reference": ("str", "the extractor a preset's output equals"),
+    "reference_version": ("str", "the version of that extractor it was measured against"),
+    "input_scale": ("str", "factor the reference applies to [-1, 1] audio first (32768: int16 values)"),
+    "fixed_samples": ("int", "samples the input is padded or trimmed to before framing"),
+    "fixed_frames": ("int", "frames the output is padded or trimmed to"),
+    "frame_stride": ("int", "frames stacked per output frame (SeamlessM4T)"),
+    # A streaming graph (export_streaming_onnx): how to drive it chunk by chunk.
+    **{f"stream_{name}": ("str", f"streaming graph: {text}") for name, text in (
+        ("chunk_samples", "samples per chunk (fixed)"), ("hop", "hop between frames in samples"),
+        ("frames_per_chunk", "frames each chunk gives"), ("state", "layout and meaning of the state tensor"),
+        ("state_size", "entries of the state per stream"), ("steps", "the frame-wise steps the state carries"),
+        ("inputs", "input tensor names"), ("outputs", "output tensor names"),
+        ("prefix_samples", "samples to push before the audio"), ("first_frame", "pre-roll frames to drop"),
+        ("latency_samples", "samples between a frame's start and its output"),
+        ("center_start", "how a centred STFT starts: reflect or zeros"),
+    )},
 }
 INT_KEYS = tuple(k for k, (t, _) in KEYS.items() if t == "int")
 
@@ -369,10 +390,82 @@ def layout_plan(source_tokens: list[str], layout: str) -> tuple[list[int], list[
 
 # ----- the frames law -----------------------------------------------------------------------------
 def frames_formula(n_fft: int, hop_length: int, center: bool, pad: int = 0) -> str:
-    """The frame-count formula as text, in terms of ``time`` (input samples)."""
+    """The STFT's frame-count formula as text, in terms of ``time`` (input samples)."""
     total_pad = pad + (n_fft // 2 if center else 0)
     padded = f"time + 2*{total_pad}" if total_pad else "time"
     return f"1 + ({padded} - {n_fft}) // {hop_length}"
+
+
+def chain_frames_formula(module, length: str = "time") -> str:
+    """The output length of ``module`` as a formula of ``length``, composed through the chain.
+
+    A module that changes the length says how with a ``frames_formula(length: str) -> str``
+    method (``Spectrogram``, ``InverseSpectrogram``, frame stacking...); a module without one is
+    taken to keep it, or to be a container whose children run in order (``nn.Sequential``,
+    ``MelSpectrogram``, ``MFCC``). Export checks the result against torch's output shapes.
+
+    Example::
+
+        >>> from audiofront.frontend import MelSpectrogram
+        >>> chain_frames_formula(MelSpectrogram(n_fft=512, hop_length=256))
+        '1 + (time + 2*256 - 512) // 256'
+    """
+    own = getattr(module, "frames_formula", None)
+    formula = own(length) if callable(own) else None
+    if formula is not None:  # None: the module composes its children like a container
+        return formula
+    for child in module.children():
+        length = chain_frames_formula(child, length)
+    return length
+
+
+def infer_layout(probes, *, leading: int) -> list[str]:
+    """Names for the axes of a module's output from its shapes under varied inputs.
+
+    ``probes`` maps ``"base"``, ``"batch"``, ``"channels"`` and ``"length"`` to the output shape
+    when that one input axis (none for ``"base"``) was changed. An axis that follows the batch is
+    ``"batch"``, the channels ``"channels"``, the length ``"frames"`` (``"time"`` when it is the
+    only axis after batch and channels: audio out). Fixed axes: ``"1"`` for size 1, ``"complex"``
+    for size 2 after the length axis, the first other one ``"bins"``, further ones ``"d<i>"``.
+    ``leading`` is how many axes the input has before its core axes (batch, channels).
+    Raises :class:`ValueError` when an axis follows two input axes or the rank changes.
+
+    Example::
+
+        >>> infer_layout({"base": (2, 64, 10), "batch": (3, 64, 10), "length": (2, 64, 17)}, leading=1)
+        ['batch', 'bins', 'frames']
+    """
+    base = tuple(probes["base"])
+    follows: list[set[str]] = [set() for _ in base]
+    for name, shape in probes.items():
+        if name == "base":
+            continue
+        if len(shape) != len(base):
+            raise ValueError(f"the output's rank changes with the input's {name} ({base} vs {tuple(shape)})")
+        for i, (a, b) in enumerate(zip(base, shape)):
+            if a != b:
+                follows[i].add(name)
+    names: list[str] = []
+    dynamic = [i for i, f in enumerate(follows) if f]
+    leading_out = sum(1 for f in follows if f & {"batch", "channels"})
+    length_axes = [i for i, f in enumerate(follows) if f == {"length"}]
+    for i, f in enumerate(follows):
+        if len(f) > 1:
+            raise ValueError(f"output axis {i} changes with the input's {' and '.join(sorted(f))}")
+        if f:
+            kind = next(iter(f))
+            names.append("frames" if kind == "length" else kind)
+        elif base[i] == 1:
+            names.append("1")
+        elif base[i] == 2 and length_axes and i > length_axes[-1] and i == len(base) - 1:
+            names.append("complex")
+        elif "bins" not in names:
+            names.append("bins")
+        else:
+            names.append(f"d{i}")
+    if len(length_axes) == 1 and len(base) == leading_out + 1 and dynamic:
+        names[length_axes[0]] = "time"
+    return names
 
 
 _ALLOWED = (ast.Expression, ast.BinOp, ast.Constant, ast.Name, ast.Add, ast.Sub, ast.Mult, ast.FloorDiv,

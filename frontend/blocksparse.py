@@ -78,8 +78,8 @@ def block_project(weights: torch.Tensor, x: torch.Tensor, blocks: list[tuple[int
     """
     dense = len(blocks) == 1 and blocks[0][2] == 0 and blocks[0][3] == weights.shape[0]
     # Eager on small inputs, one matmul beats a dozen small ones (each op pays thread hand-offs).
-    # is_tracing() first: while exporting, x.numel() < dense_below would become a guard on the
-    # batch size wherever the frames are fixed (Whisper's 30 s pad), and export fails.
+    # is_tracing() first: comparing a symbolic numel would put a guard on the input's size into
+    # the exported graph (torch.export then refuses dynamic shapes, or specialises on them).
     if dense or (not is_tracing() and x.numel() < dense_below):
         return torch.matmul(weights.t(), x)
     parts = []

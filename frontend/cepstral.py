@@ -9,7 +9,7 @@ from audiofront.errors import ConfigError
 from audiofront.frontend import functional as F
 from audiofront.frontend.filterbanks import MelSpectrogram
 from audiofront.frontend.framewise import FrameSpec, pointwise
-from audiofront.frontend.inputs import check_features, to_compute_dtype
+from audiofront.frontend.inputs import InputSpec, check_features, to_compute_dtype
 from audiofront.frontend.scaling import AmplitudeToDB
 
 __all__ = ["MFCC", "ComputeDeltas"]
@@ -89,6 +89,9 @@ class ComputeDeltas(nn.Module):
             raise ConfigError(f"mode must be 'replicate' (edge frames repeated), got {mode!r}")
         self.win_length = win_length
         self.register_buffer("kernel", torch.from_numpy(F.delta_kernel(win_length)).float())
+
+    def input_spec(self) -> InputSpec:
+        return InputSpec(("bins", "frames"), values="real")
 
     def forward(self, specgram: torch.Tensor) -> torch.Tensor:
         check_features(specgram, min_ndim=1)

@@ -11,7 +11,7 @@ from audiofront.errors import ConfigError
 from audiofront.frontend import functional as F
 from audiofront.frontend.blocksparse import band_blocks, block_project
 from audiofront.frontend.framewise import FrameSpec, pointwise
-from audiofront.frontend.inputs import check_features, to_compute_dtype
+from audiofront.frontend.inputs import InputSpec, check_features, to_compute_dtype
 from audiofront.frontend.stft import Spectrogram
 
 __all__ = ["Filterbank", "MelScale", "MelSpectrogram"]
@@ -87,6 +87,10 @@ class Filterbank(nn.Module):
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
         self._blocks = self._band_blocks()
+
+    def input_spec(self) -> InputSpec:
+        """A power/magnitude spectrogram ``(batch, [channels,] n_freq, frames)``."""
+        return InputSpec(("bins", "frames"), sizes={"bins": self.n_freq}, values="nonnegative")
 
     def forward(self, specgram: torch.Tensor) -> torch.Tensor:
         check_features(specgram, n_freq=self.n_freq)

@@ -9,6 +9,7 @@ extractor's model input (see :mod:`audiofront.frontend.reference_presets` and do
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 
 from audiofront.errors import ConfigError
 from audiofront.frontend.filterbanks import MelScale, MelSpectrogram
+from audiofront.frontend.inputs import InputSpec, input_spec
 from audiofront.frontend.kaldi import KaldiFbank, KaldiSpectrogram
 from audiofront.frontend.scaling import AmplitudeToDB
 from audiofront.frontend.stft import Spectrogram
@@ -114,6 +116,30 @@ class FrontEnd(nn.Sequential):
         frames = frames - 1 if self.info.get("drop_last_frame") else frames
         stride = int(self.info.get("frame_stride", 1))
         return -(-frames // stride)
+
+    def input_spec(self):
+        """What the chain takes (see :func:`~audiofront.frontend.inputs.input_spec`): its first
+        stage's spec, else audio ``(batch, [channels,] time)`` of at least :attr:`min_length` samples."""
+        first = input_spec(self[0]) if len(self) else None
+        if first is not None:
+            return first[0]
+        return InputSpec(("time",), min_length=self.min_length, values="audio")
+
+    def frames_formula(self, length: str = "time") -> str | None:
+        """The output length as a formula of the input's ``length`` (export's frames law).
+
+        A reference preset knows its own (fixed counts where it pads or trims); ``None`` for other
+        chains, whose stages compose it (:func:`~audiofront.export.metadata.chain_frames_formula`).
+        """
+        if not self.info:
+            return None
+        if self.info.get("layout") == "time":
+            return length
+        if "fixed_frames" in self.info or "fixed_samples" in self.info:
+            return str(self.frames(int(self.info.get("fixed_samples", 1))))
+        if "frames" in self.info:
+            return re.sub(r"\btime\b", f"({length})" if length != "time" else "time", self.info["frames"])
+        return None
 
     def export_metadata(self, *, input_rank: int, output_shape) -> dict[str, object]:
         """``audiofront.*`` metadata export adds for this chain (read by ``export_onnx``).

@@ -11,7 +11,7 @@ from torch import nn
 from audiofront.errors import ConfigError, InputError
 from audiofront.frontend.framewise import FrameSpec, pointwise
 from audiofront.frontend.functional import amplitude_to_db
-from audiofront.frontend.inputs import check_features, is_tracing
+from audiofront.frontend.inputs import InputSpec, check_features, is_tracing
 
 __all__ = ["AmplitudeToDB", "Normalize", "FrozenNormalize", "NORMALIZE_MODES"]
 
@@ -49,6 +49,9 @@ class AmplitudeToDB(nn.Module):
 
     def extra_repr(self) -> str:
         return f"stype={self.stype!r}, top_db={self.top_db}"
+
+    def input_spec(self) -> InputSpec:
+        return InputSpec(("bins", "frames"), values="nonnegative")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x)
@@ -97,6 +100,16 @@ class Normalize(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}, eps={self.eps}"
+
+    def input_spec(self) -> tuple[InputSpec, ...]:
+        """Features ``(batch, [channels,] bins, frames)``; with ``"frequency"`` also audio ``(batch, time)``
+        (each item to zero mean and unit variance over its samples, as wav2vec 2.0's extractor does)."""
+        if self.mode == "example":
+            return (InputSpec(("channels", "bins", "frames"), values="real", channels=False),)
+        features = InputSpec(("bins", "frames"), values="real")
+        if self.mode == "frequency":
+            return features, InputSpec(("time",), values="audio", channels=False)
+        return (features,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x, min_ndim=3 if self.mode == "example" else 2)
@@ -166,6 +179,10 @@ class FrozenNormalize(nn.Module):
         mean = total / count
         std = torch.sqrt(torch.clamp(total_sq / count - mean * mean, min=0.0))
         return cls(mean, std, eps=eps)
+
+    def input_spec(self) -> InputSpec:
+        sizes = {} if self.mean.ndim == 0 else {"bins": int(self.mean.shape[0])}
+        return InputSpec(("bins", "frames"), sizes=sizes, values="real")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean.ndim == 0:

@@ -16,7 +16,7 @@ from audiofront.errors import ConfigError, InputError
 from audiofront.frontend.dft import make_dft
 from audiofront.frontend.framewise import FrameSpec, identity
 from audiofront.frontend.functional import frame_count, get_window, idft_kernels, pad_window
-from audiofront.frontend.inputs import check_waveform, is_tracing, to_compute_dtype
+from audiofront.frontend.inputs import InputSpec, check_waveform, is_tracing, to_compute_dtype
 
 __all__ = ["Spectrogram", "InverseSpectrogram", "Magnitude", "Phase", "PAD_MODES"]
 
@@ -59,6 +59,19 @@ def _check_power(power):
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0 or not math.isfinite(power):
         raise ConfigError(f"power must be None (complex output) or a positive number such as 1 or 2, got {power!r}")
     return float(power)
+
+
+def _length_term(length: str) -> str:
+    """``length`` as an operand of ``+``/``-``: a bare name stays, an expression gets parentheses."""
+    return length if length.isidentifier() else f"({length})"
+
+
+def stft_frames_formula(n_fft: int, hop_length: int, center: bool, pad: int, length: str = "time") -> str:
+    """Frames of an STFT of ``length`` samples, as text: ``"1 + (time + 2*256 - 512) // 256"``."""
+    total_pad = pad + (n_fft // 2 if center else 0)
+    term = _length_term(length)
+    padded = f"{term} + 2*{total_pad}" if total_pad else term
+    return f"1 + ({padded} - {n_fft}) // {hop_length}"
 
 
 def _complex_to_power(re: torch.Tensor, im: torch.Tensor, power: float) -> torch.Tensor:
@@ -139,6 +152,14 @@ class Spectrogram(nn.Module):
     def frames(self, length: int) -> int:
         """Frames this module gives for ``length`` input samples."""
         return frame_count(length, self.n_fft, self.hop_length, self.center, self.pad)
+
+    def frames_formula(self, length: str = "time") -> str:
+        """:meth:`frames` as text in terms of ``length`` (what export stores as ``audiofront.frames``)."""
+        return stft_frames_formula(self.n_fft, self.hop_length, self.center, self.pad, length)
+
+    def input_spec(self) -> InputSpec:
+        """Audio ``(batch, [channels,] time)`` with at least :attr:`min_length` samples."""
+        return InputSpec(("time",), min_length=self.min_length, values="audio")
 
     def extra_repr(self) -> str:
         return (
@@ -257,6 +278,27 @@ class InverseSpectrogram(nn.Module):
         self.register_buffer("kernel", torch.from_numpy(np.concatenate([real, imag])[:, None, :]).float())
         self.register_buffer("window_square", torch.from_numpy(window_ * window_).float().reshape(1, 1, -1))
 
+    @property
+    def _start(self) -> int:
+        return self.pad + (self.n_fft // 2 if self.center else 0)
+
+    @property
+    def min_frames(self) -> int:
+        """The fewest frames that give at least one sample (with ``length=None``)."""
+        short = 1 + 2 * self._start - self.n_fft  # samples missing after one frame
+        return 1 + max(0, -(-short // self.hop_length))
+
+    def frames_formula(self, length: str = "time") -> str:
+        """Samples out for ``length`` frames in (``length=None``), as text."""
+        cut = self.n_fft - 2 * self._start
+        tail = f" + {cut}" if cut > 0 else (f" - {-cut}" if cut < 0 else "")
+        return f"({_length_term(length)} - 1) * {self.hop_length}{tail}"
+
+    def input_spec(self) -> InputSpec:
+        """A complex spectrogram ``(batch, [channels,] n_freq, frames, 2)`` of at least :attr:`min_frames` frames."""
+        return InputSpec(("bins", "frames", "complex"), min_length=self.min_frames,
+                         sizes={"bins": self.n_freq, "complex": 2}, values="real")
+
     def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         spec = to_compute_dtype(_as_real_pairs(spec, "spec"), self)
         if not is_tracing():
@@ -298,6 +340,9 @@ class Magnitude(nn.Module):
         if self.power is None:
             raise ConfigError("power must be a positive number for Magnitude, got None")
 
+    def input_spec(self) -> InputSpec:
+        return InputSpec(("bins", "frames", "complex"), sizes={"complex": 2}, values="real")
+
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         spec = _as_real_pairs(spec, "spec")
         return _complex_to_power(spec[..., 0], spec[..., 1], self.power)
@@ -307,18 +352,51 @@ class Magnitude(nn.Module):
         return [FrameSpec(compute=self.forward, time_axis=-2, output_time_axis=-1, name="magnitude")]
 
 
+def _atan2(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``atan2(y, x)`` spelled out, so the graph has torch's branch cut.
+
+    The ONNX exporter lowers ``torch.atan2`` to ``Atan(y / x)`` plus ``pi`` when ``y > 0`` and
+    ``-pi`` otherwise: ``-pi`` for ``y = 0, x < 0`` where torch gives ``+pi``. Here ``y >= 0`` takes
+    ``+pi``; ``x = 0`` gives ``+-pi / 2`` by the sign of ``y`` and ``0`` for ``y = 0``.
+    """
+    safe = torch.where(x == 0, torch.ones_like(x), x)
+    base = torch.atan(y / safe)
+    left = torch.where(y >= 0, base + math.pi, base - math.pi)
+    vertical = torch.where(y > 0, torch.full_like(y, math.pi / 2),
+                           torch.where(y < 0, torch.full_like(y, -math.pi / 2), torch.zeros_like(y)))
+    return torch.where(x < 0, left, torch.where(x == 0, vertical, base))
+
+
 class Phase(nn.Module):
-    """Phase angle in radians, ``atan2(imag, real)``: ``(..., freq, frames, 2) -> (..., freq, frames)``.
+    """Phase angle in radians, ``atan2(imag, real)`` in ``[-pi, pi]``: ``(..., freq, frames, 2) -> (..., freq, frames)``.
+
+    An imaginary part within float32 rounding of zero (``|imag| <= 1e-6 * |real|``, ``-0.0``
+    included) counts as zero, so a negative real axis gives ``+pi``. That is where the branch cut
+    lies: the DC and Nyquist bins of a real signal have an imaginary part that is exactly 0 from
+    an FFT and ``+-1e-16``-ish from a DFT convolution, and ``atan2`` would give ``+pi`` for one and
+    ``-pi`` for the other. The snap moves an angle by at most ``1e-6`` rad.
 
     Example::
 
         >>> Phase()(Spectrogram(n_fft=64, power=None)(torch.randn(1000))).shape
         torch.Size([33, 32])
+        >>> round(float(Phase()(torch.tensor([[[-1.0, -0.0]]]))), 4)
+        3.1416
     """
+
+    #: Outputs are angles: compare them modulo this period.
+    output_period = 2.0 * math.pi
+
+    def input_spec(self) -> InputSpec:
+        return InputSpec(("bins", "frames", "complex"), sizes={"complex": 2}, values="real")
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         spec = _as_real_pairs(spec, "spec")
-        return torch.atan2(spec[..., 1], spec[..., 0])
+        real, imag = spec[..., 0], spec[..., 1]
+        zero = torch.zeros_like(imag)
+        imag = torch.where(imag.abs() <= 1e-6 * real.abs(), zero, imag)
+        real = torch.where(real == 0, zero, real)  # -0.0 too: atan2(+0, -0) would be pi
+        return _atan2(imag, real)
 
     def frame_specs(self) -> list[FrameSpec]:
         """One frame-wise step (each frame on its own); frames sit at dim -2 of the input."""
