@@ -43,7 +43,8 @@ from audiofront import __version__
 from audiofront.errors import ConfigError, ExportError, InputError
 from audiofront.export.artifacts import check_and_save
 from audiofront.export.metadata import chain_frames_formula, eval_frames, infer_layout, read_metadata, write_metadata
-from audiofront.export.parity import RTOL, compare_outputs, ort_session, output_period
+from audiofront.export.parity import RTOL, compare_outputs, output_period
+from audiofront.export.session import make_session
 from audiofront.frontend.filterbanks import MelScale, MelSpectrogram
 from audiofront.frontend.inputs import InputSpec, input_spec
 from audiofront.frontend.stft import InverseSpectrogram, Spectrogram
@@ -313,7 +314,7 @@ def _check_law(law: str | None, names: list[str], pairs, what: str) -> None:
 def _self_check(model: onnx.ModelProto, module: nn.Module, plan: _Plan, names: list[str], law: str | None,
                 input_name: str, what: str) -> None:
     """Run the written graph on onnxruntime at shapes it did not trace and compare with torch."""
-    session = ort_session(model.SerializeToString())
+    session = make_session(model.SerializeToString())
     declared = [d.dim_value if d.HasField("dim_value") else None for d in model.graph.output[0].type.tensor_type.shape.dim]
     period = output_period(module)
     traced = plan.shape(plan.batch, _TRACE_CHANNELS, plan.length)
