@@ -57,7 +57,10 @@ class FrontEndClassifier(nn.Module):
 
     Example::
 
-        >>> model = FrontEndClassifier(kapre_logmel(16000), KapreConvNet(n_classes=10))
+        >>> from audiofront.frontend import MelSpectrogram
+        >>> from audiofront.models import KapreConvNet
+        >>> model = FrontEndClassifier(MelSpectrogram(16000, n_fft=512, hop_length=256, n_mels=96),
+        ...                            KapreConvNet(n_classes=10))
         >>> model(torch.randn(2, 16000)).shape
         torch.Size([2, 10])
     """

@@ -111,6 +111,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "fixed_frames": ("int", "frames the output is padded or trimmed to"),
     "frame_stride": ("int", "frames stacked per output frame (SeamlessM4T)"),
     # A streaming graph (export_streaming_onnx): how to drive it chunk by chunk.
+    "streaming": ("bool", "true for a graph export_streaming_onnx wrote (chunk and state in)"),
     **{f"stream_{name}": ("str", f"streaming graph: {text}") for name, text in (
         ("chunk_samples", "samples per chunk (fixed)"), ("hop", "hop between frames in samples"),
         ("frames_per_chunk", "frames each chunk gives"), ("state", "layout and meaning of the state tensor"),

@@ -76,7 +76,7 @@ def _module_sample_rate(module: nn.Module) -> int | None:
     return None
 
 
-def _resolve_sample_rate(module: nn.Module, sample_rate, *, required: bool) -> int | None:
+def _resolve_sample_rate(module: nn.Module, sample_rate, *, required: bool = True) -> int | None:
     own = _module_sample_rate(module)
     if sample_rate is None:
         if own is None and required:
@@ -467,7 +467,9 @@ def export_onnx(
         _self_check(model, module, plan, names, law, input_name, what)
         meta = frontend_metadata(module, sample_rate=rate, input_rank=len(plan.layout), output_shape=reference.shape,
                                  input_layout=",".join(plan.layout), output_layout=",".join(names))
-        meta["frames"] = law
+        # A fixed-length output (a preset that pads or trims frames) has no law in the input's length:
+        # the preset's own frames formula (before its pad/trim) and its fixed count describe it.
+        meta["frames"] = law if law is not None else meta.get("frames")
     finally:
         module.train(was_training)
     model.producer_name, model.producer_version = "audiofront", __version__

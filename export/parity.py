@@ -38,7 +38,7 @@ def output_period(module: nn.Module) -> float | None:
 def compare_outputs(got: np.ndarray, want: np.ndarray, *, period: float | None = None) -> tuple[float, float]:
     """``(max abs diff, max abs value)`` of ``got`` against ``want`` (float64; modulo ``period`` for angles).
 
-    Non-finite values must sit at the same places with the same values; a mismatch there counts as
+    Non-finite values must sit at the same places with the same values (NaN matching NaN); a mismatch there counts as
     an infinite difference. Shapes must agree (:class:`ValueError` otherwise).
     """
     got = np.asarray(got, dtype=np.float64)
@@ -46,7 +46,7 @@ def compare_outputs(got: np.ndarray, want: np.ndarray, *, period: float | None =
     if got.shape != want.shape:
         raise ValueError(f"shape {got.shape} where torch gives {want.shape}")
     finite = np.isfinite(want)
-    if not np.array_equal(finite, np.isfinite(got)) or not np.array_equal(got[~finite], want[~finite]):
+    if not np.array_equal(finite, np.isfinite(got)) or not np.array_equal(got[~finite], want[~finite], equal_nan=True):
         return float("inf"), float(np.abs(want[finite]).max(initial=0.0))
     diff = np.abs(got[finite] - want[finite])
     if period:

@@ -42,7 +42,7 @@ def add_stream_route(app, pipeline, batcher, config, metrics=None) -> None:
     from fastapi import WebSocket
     from starlette.websockets import WebSocketDisconnect
 
-    from audiofront.serve.server import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, _HTTPError, _query_bool, _query_int, _top
+    from audiofront.serve.server import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, _top
 
     labels = list(pipeline.labels)
     rate = int(pipeline.sample_rate)
@@ -61,8 +61,8 @@ def add_stream_route(app, pipeline, batcher, config, metrics=None) -> None:
             hop = _query_int(websocket, "hop", getattr(pipeline, "hop", None), 1, pipeline.clip_samples)
             want_probabilities = _query_bool(websocket, "probabilities")
             asked_rate = _query_int(websocket, "sample_rate", rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
-        except _HTTPError as exc:
-            return await fail(exc.message)
+        except _BadParameter as exc:
+            return await fail(str(exc))
         if asked_rate != rate:
             return await fail(f"sample_rate must be the model's {rate} Hz for a stream (streams are not resampled), "
                               f"got {asked_rate}")
@@ -120,3 +120,30 @@ def add_stream_route(app, pipeline, batcher, config, metrics=None) -> None:
         await websocket.close()
         if metrics is not None:
             metrics.observe_request(STREAM_PATH, 200, time.monotonic() - started)
+
+
+class _BadParameter(ValueError):
+    """A query parameter of the stream's URL that does not parse or is out of range."""
+
+
+def _query_int(websocket, name: str, default, low: int, high: int):
+    """Query parameter ``name`` as an int in [low, high] (``default`` when absent), as the POST endpoint checks it."""
+    raw = websocket.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise _BadParameter(f"{name} must be an integer in [{low}, {high}], got {raw!r}")
+    return value
+
+
+def _query_bool(websocket, name: str) -> bool:
+    raw = websocket.query_params.get(name)
+    if raw is None:
+        return False
+    if raw.lower() not in ("true", "false", "1", "0"):
+        raise _BadParameter(f"{name} must be true or false, got {raw!r}")
+    return raw.lower() in ("true", "1")
