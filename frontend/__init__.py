@@ -1,4 +1,5 @@
-"""Front-end modules: STFT as a convolution, filterbanks, dB, MFCC, deltas, normalisation, augmentation.
+"""Front-end modules: STFT as a convolution, filterbanks, dB, MFCC, deltas, normalisation, augmentation,
+framing, mu-law; Kapre's API in :mod:`audiofront.frontend.kapre`.
 
 Inputs are float tensors ``(..., time)``; outputs ``(..., freq, frames)``. Names and defaults
 follow ``torchaudio.transforms``; numbers equal librosa's.
@@ -6,11 +7,13 @@ follow ``torchaudio.transforms``; numbers equal librosa's.
 
 from audiofront.frontend import functional
 from audiofront.frontend.augment import AdditiveNoise, SpecAugment
-from audiofront.frontend.cepstral import MFCC, ComputeDeltas
+from audiofront.frontend.cepstral import MFCC, ComputeDeltas, LogMelToMFCC
+from audiofront.frontend.companding import MuLawDecoding, MuLawEncoding
 from audiofront.frontend.dft import DFT_ALGORITHMS, DirectDFT, register_dft_algorithm
 from audiofront.frontend.factored import AutoDFT, FactoredDFT
+from audiofront.frontend.framing import Energy, Frame
 from audiofront.frontend.filterbanks import Filterbank, MelScale, MelSpectrogram
-from audiofront.frontend.presets import PRESETS, FrontEnd, kapre_logmel, kapre_stft, preset
+from audiofront.frontend.presets import PRESETS, FrontEnd, bench_logmel, kapre_logmel, kapre_stft, preset
 from audiofront.frontend.scaling import AmplitudeToDB, FrozenNormalize, Normalize
 from audiofront.frontend.stft import InverseSpectrogram, Magnitude, Phase, Spectrogram
 
@@ -28,6 +31,11 @@ __all__ = [
     "FrozenNormalize",
     "MFCC",
     "ComputeDeltas",
+    "LogMelToMFCC",
+    "Frame",
+    "Energy",
+    "MuLawEncoding",
+    "MuLawDecoding",
     "AdditiveNoise",
     "SpecAugment",
     "FrontEnd",
@@ -35,6 +43,7 @@ __all__ = [
     "preset",
     "kapre_stft",
     "kapre_logmel",
+    "bench_logmel",
     "DirectDFT",
     "FactoredDFT",
     "AutoDFT",
