@@ -19,7 +19,7 @@ from audiofront.frontend.cepstral import ComputeDeltas
 from audiofront.frontend.filterbanks import Filterbank
 from audiofront.frontend.inputs import is_tracing
 from audiofront.frontend.kapre import backend
-from audiofront.frontend.kapre.backend import CH_FIRST, CH_LAST, resolve_data_format
+from audiofront.frontend.kapre.backend import CH_LAST, resolve_data_format
 from audiofront.frontend.stft import InverseSpectrogram
 from audiofront.frontend.approx import atan2_continued_fraction
 from audiofront.frontend.stft import Spectrogram

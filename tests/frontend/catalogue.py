@@ -130,8 +130,11 @@ CASES: list[Case] = [
                                                   f_min=250.0), "spec"),
     Case("filterbank-linear", lambda: Filterbank.linear(sample_rate=8000, n_fft=N_FFT, n_bins=8), "spec"),
     Case("filterbank-random", lambda: Filterbank.random(n_fft=N_FFT, n_bins=8), "spec"),
-    Case("kapre-stft", lambda: kapre_stft(8000, top_db=80.0), "wave", min_length=512),
-    Case("kapre-logmel", lambda: kapre_logmel(8000, n_mels=32, top_db=80.0), "wave", min_length=512),
+    # Kapre's presets (no centring: 512 samples at least) export alone (tests/export export them with
+    # export_onnx, test_kapre_onnx.py the same chains); inside the shared "wave" graph torch 2.13's
+    # shape solver fails ("Expected op to be '==', got <" in symbolic_shapes) once time >= 512 there.
+    Case("kapre-stft", lambda: kapre_stft(8000, top_db=80.0), "wave", min_length=512, export=False),
+    Case("kapre-logmel", lambda: kapre_logmel(8000, n_mels=32, top_db=80.0), "wave", min_length=512, export=False),
     Case("bench-logmel", lambda: bench_logmel(8000, n_mels=32, top_db=80.0), "wave", min_length=257),
     # Options added for Kapre's conventions (tf.signal framing, TF's iSTFT normalisation...).
     Case("spectrogram-tf-framing", lambda: Spectrogram(n_fft=N_FFT, win_length=48, hop_length=HOP, window="vorbis",
