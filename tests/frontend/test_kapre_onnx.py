@@ -54,6 +54,7 @@ def _export_run(parts, traced: list[torch.Tensor], feeds: list[list[np.ndarray]]
     return [session.run(None, dict(zip(names, feed))) for feed in feeds]
 
 
+@pytest.mark.slow
 def test_melspectrogram_with_dynamic_batch_and_time(tmp_path):
     # Dynamic axes cost export time (symbolic shapes), so one chain has them: STFT, Magnitude,
     # ApplyFilterbank and MagnitudeToDecibel, traced at another batch and length than it runs.
@@ -68,6 +69,7 @@ def test_melspectrogram_with_dynamic_batch_and_time(tmp_path):
     assert rel_l2(runs[2][0], spec_a["mel_paper/db_mono"]) <= TOL
 
 
+@pytest.mark.slow
 def test_waveform_layers_on_onnxruntime(tmp_path):
     stft_a, stft_m = load("stft")
     spec_a, spec_m = load("spectrograms")
