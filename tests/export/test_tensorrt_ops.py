@@ -85,4 +85,5 @@ def test_presets_pass(name, exported_preset):
     _, path = exported_preset(name)
     report = check_tensorrt(path)
     assert report.ok, str(report)
-    assert {"Conv", "Pad", "Log"} <= set(report.rows)
+    # Kapre's presets do not centre their frames (tf.signal.stft): no Pad in their graphs.
+    assert {"Conv", "Log"} | (set() if name.startswith("kapre-") else {"Pad"}) <= set(report.rows)
