@@ -79,11 +79,11 @@ def _mel_matrix() -> np.ndarray:
 
 
 def _frontend(algorithm: str):
-    from audiofront.frontend import kapre_logmel
+    from audiofront.frontend import bench_logmel
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return kapre_logmel(SAMPLE_RATE, n_mels=N_MELS, algorithm=algorithm).eval()
+        return bench_logmel(SAMPLE_RATE, n_mels=N_MELS, algorithm=algorithm).eval()
 
 
 class _Pipeline:

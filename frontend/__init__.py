@@ -1,4 +1,5 @@
-"""Front-end modules: STFT as a convolution, filterbanks, dB, MFCC, deltas, normalisation, augmentation.
+"""Front-end modules: STFT as a convolution, filterbanks, dB, MFCC, deltas, normalisation, augmentation,
+framing, mu-law; Kapre's API in :mod:`audiofront.frontend.kapre`.
 
 Inputs are float tensors ``(..., time)``; outputs ``(..., freq, frames)``. Names and defaults
 follow ``torchaudio.transforms``; numbers equal librosa's.
@@ -16,9 +17,11 @@ except ImportError:
 
 from audiofront.frontend import functional, kaldi_functional, utterance_functional
 from audiofront.frontend.augment import AdditiveNoise, SpecAugment
-from audiofront.frontend.cepstral import MFCC, ComputeDeltas
+from audiofront.frontend.cepstral import MFCC, ComputeDeltas, LogMelToMFCC
+from audiofront.frontend.companding import MuLawDecoding, MuLawEncoding
 from audiofront.frontend.dft import DFT_ALGORITHMS, DirectDFT, register_dft_algorithm
 from audiofront.frontend.factored import AutoDFT, FactoredDFT
+from audiofront.frontend.framing import Energy, Frame
 from audiofront.frontend.filterbanks import Filterbank, MelScale, MelSpectrogram
 from audiofront.frontend.framewise import FrameSpec
 from audiofront.frontend.kaldi import (
@@ -31,7 +34,7 @@ from audiofront.frontend.kaldi import (
     PreEmphasis,
     RemoveDCOffset,
 )
-from audiofront.frontend.presets import PRESETS, FrontEnd, kapre_logmel, kapre_stft, preset
+from audiofront.frontend.presets import PRESETS, FrontEnd, bench_logmel, kapre_logmel, kapre_stft, preset
 from audiofront.frontend.scaling import AmplitudeToDB, FrozenNormalize, Normalize
 from audiofront.frontend.stft import InverseSpectrogram, Magnitude, Phase, Spectrogram
 from audiofront.frontend.streaming import Streaming
@@ -63,6 +66,11 @@ __all__ = [
     "FrozenNormalize",
     "MFCC",
     "ComputeDeltas",
+    "LogMelToMFCC",
+    "Frame",
+    "Energy",
+    "MuLawEncoding",
+    "MuLawDecoding",
     "AdditiveNoise",
     "SpecAugment",
     "KaldiFraming",
@@ -87,6 +95,7 @@ __all__ = [
     "preset",
     "kapre_stft",
     "kapre_logmel",
+    "bench_logmel",
     "DirectDFT",
     "FactoredDFT",
     "AutoDFT",

@@ -49,18 +49,27 @@ class Filterbank(nn.Module):
 
     @classmethod
     def mel(cls, *, sample_rate: float, n_fft: int, n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None,
-            norm: str | None = None, mel_scale: str = "htk", trainable: bool = False) -> "Filterbank":
-        """Triangular mel filters, librosa's numbers (see :func:`functional.mel_filterbank`)."""
+            norm: str | float | None = None, mel_scale: str = "htk", trainable: bool = False) -> "Filterbank":
+        """Triangular mel filters, librosa's numbers (see :func:`functional.mel_filterbank`; ``norm`` may be a p-norm order)."""
         weights = F.mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max,
                                    norm=norm, mel_scale=mel_scale)
         return cls(weights, trainable=trainable)
 
     @classmethod
     def log(cls, *, sample_rate: float, n_fft: int, n_bins: int = 84, bins_per_octave: int = 12,
-            f_min: float = 32.70319566257483, trainable: bool = False) -> "Filterbank":
-        """Triangles on a log-frequency grid (see :func:`functional.log_filterbank`)."""
-        weights = F.log_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_bins=n_bins,
-                                   bins_per_octave=bins_per_octave, f_min=f_min)
+            f_min: float = 32.70319566257483, trainable: bool = False, shape: str = "triangle",
+            spread: float = 0.125) -> "Filterbank":
+        """Filters on a log-frequency grid: triangles (``shape="triangle"``, :func:`functional.log_filterbank`)
+        or Kapre's L1-normalised log-normal bumps of width ``spread`` (``"lognormal"``,
+        :func:`functional.log_normal_filterbank`)."""
+        if shape == "lognormal":
+            weights = F.log_normal_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_bins=n_bins,
+                                              bins_per_octave=bins_per_octave, f_min=f_min, spread=spread)
+        elif shape == "triangle":
+            weights = F.log_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_bins=n_bins,
+                                       bins_per_octave=bins_per_octave, f_min=f_min)
+        else:
+            raise ConfigError(f"shape must be 'triangle' or 'lognormal', got {shape!r}")
         return cls(weights, trainable=trainable)
 
     @classmethod

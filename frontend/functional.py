@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from audiofront.errors import ConfigError
+from audiofront.frontend.windows import TF_WINDOWS
 
 __all__ = [
     "WINDOWS",
@@ -30,6 +31,7 @@ __all__ = [
     "mel_frequencies",
     "mel_filterbank",
     "log_filterbank",
+    "log_normal_filterbank",
     "linear_filterbank",
     "note_filterbank",
     "random_filterbank",
@@ -37,10 +39,11 @@ __all__ = [
     "delta_kernel",
     "amplitude_to_db",
     "compute_deltas",
+    "DELTA_PAD_MODES",
     "frame_count",
 ]
 
-WINDOWS = ("hann", "hamming", "blackman", "rectangular")
+WINDOWS = ("hann", "hamming", "blackman", "rectangular", "vorbis", "kaiser", "kaiser_bessel_derived")
 _WINDOW_ALIASES = {"hanning": "hann", "boxcar": "rectangular", "ones": "rectangular", "rect": "rectangular"}
 
 
@@ -55,7 +58,9 @@ def _positive_int(name: str, value, minimum: int = 1) -> int:
 def get_window(window, win_length: int) -> np.ndarray:
     """A periodic ("fftbins") analysis window of ``win_length`` samples, float64.
 
-    ``window`` is one of :data:`WINDOWS`, an array/tensor of length ``win_length``, or a
+    ``window`` is one of :data:`WINDOWS` (``"vorbis"``, ``"kaiser"`` and ``"kaiser_bessel_derived"``
+    follow ``tf.signal``, see :mod:`audiofront.frontend.windows`; ``("kaiser", beta)`` sets beta),
+    an array/tensor of length ``win_length``, or a
     torchaudio-style ``window_fn`` (a callable such as ``torch.hann_window``, called with
     ``win_length``). Periodic windows are what ``scipy.signal.get_window(..., fftbins=True)``
     (librosa) and ``torch.hann_window(periodic=True)`` (torchaudio) give.
@@ -66,6 +71,10 @@ def get_window(window, win_length: int) -> np.ndarray:
             window = window(win_length)
         except Exception as exc:
             raise ConfigError(f"window: calling {getattr(window, '__name__', window)!r}({win_length}) failed: {exc}") from exc
+    beta = None
+    if isinstance(window, tuple) and len(window) == 2 and isinstance(window[0], str):
+        # scipy's spelling of a parametrised window: ("kaiser", beta).
+        window, beta = window
     if isinstance(window, (torch.Tensor, np.ndarray, list, tuple)):
         w = np.asarray(window.detach().cpu() if isinstance(window, torch.Tensor) else window, dtype=np.float64)
         if w.ndim != 1 or w.shape[0] != win_length:
@@ -76,6 +85,11 @@ def get_window(window, win_length: int) -> np.ndarray:
     if not isinstance(window, str):
         raise ConfigError(f"window must be a name in {WINDOWS}, a 1-D tensor or a window function, got {type(window).__name__}")
     name = _WINDOW_ALIASES.get(window.lower(), window.lower())
+    if name in TF_WINDOWS:
+        # tf.signal's definitions (Kapre's windows): kaiser is symmetric, beta 12 unless given.
+        return TF_WINDOWS[name](win_length) if beta is None or name == "vorbis" else TF_WINDOWS[name](win_length, beta)
+    if beta is not None:
+        raise ConfigError(f"window {window!r} takes no parameter; only 'kaiser' and 'kaiser_bessel_derived' do")
     if name not in WINDOWS:
         raise ConfigError(f"window must be one of {WINDOWS} or a tensor, got {window!r}")
     if win_length == 1:
@@ -94,12 +108,15 @@ def get_window(window, win_length: int) -> np.ndarray:
     raise ConfigError(f"window must be one of {WINDOWS} or a tensor, got {window!r}")
 
 
-def pad_window(window: np.ndarray, n_fft: int) -> np.ndarray:
-    """Zero-pad a window to ``n_fft`` samples, centred (as librosa and torch.stft do)."""
+def pad_window(window: np.ndarray, n_fft: int, align: str = "center") -> np.ndarray:
+    """Zero-pad a window to ``n_fft`` samples: centred (``align="center"``, as librosa and torch.stft
+    do) or at the start of the buffer (``"start"``, as ``tf.signal.stft`` zero-pads each frame at its end)."""
     win_length = window.shape[0]
     if win_length > n_fft:
         raise ConfigError(f"win_length ({win_length}) must be <= n_fft ({n_fft})")
-    left = (n_fft - win_length) // 2
+    if align not in ("center", "start"):
+        raise ConfigError(f"window_align must be 'center' or 'start', got {align!r}")
+    left = (n_fft - win_length) // 2 if align == "center" else 0
     return np.pad(window, (left, n_fft - win_length - left))
 
 
@@ -232,13 +249,18 @@ def mel_filterbank(
     """
     sample_rate, n_fft, f_min, f_max = _check_band(sample_rate, n_fft, f_min, f_max)
     n_mels = _positive_int("n_mels", n_mels)
-    if norm not in (None, "slaney"):
-        raise ConfigError(f"norm must be None or 'slaney', got {norm!r}")
+    p_norm = None
+    if norm is not None and norm != "slaney":
+        if isinstance(norm, bool) or not isinstance(norm, (int, float, np.number)) or not norm > 0:
+            raise ConfigError(f"norm must be None, 'slaney' or a p-norm order > 0 (inf allowed), got {norm!r}")
+        p_norm = float(norm)
     fft_freqs = _bin_frequencies(sample_rate, n_fft)
     edges = mel_frequencies(n_mels + 2, f_min, f_max, mel_scale)
     weights = _triangles(fft_freqs, edges)
     if norm == "slaney":
         weights = weights * (2.0 / (edges[2:] - edges[:-2]))[None, :]
+    elif p_norm is not None:
+        weights = _normalize_columns(weights, p_norm)
     _warn_empty(weights, "mel_filterbank")
     return weights
 
@@ -268,6 +290,53 @@ def log_filterbank(
     weights = _triangles(_bin_frequencies(sample_rate, n_fft), edges)
     _warn_empty(weights, "log_filterbank")
     return weights
+
+
+def _normalize_columns(weights: np.ndarray, p: float) -> np.ndarray:
+    """Each column over its p-norm; columns with a (near) zero norm stay as they are (librosa's ``util.normalize``)."""
+    mag = np.abs(weights)
+    length = mag.max(axis=0) if np.isinf(p) else np.sum(mag**p, axis=0) ** (1.0 / p)
+    length = np.where(length < np.finfo(weights.dtype).tiny, 1.0, length)
+    return weights / length[None, :]
+
+
+def log_normal_filterbank(
+    *,
+    sample_rate: float,
+    n_fft: int,
+    n_bins: int = 84,
+    bins_per_octave: int = 12,
+    f_min: float = 32.70319566,
+    spread: float = 0.125,
+) -> np.ndarray:
+    """Kapre's log-frequency filterbank: a log-normal bump per bin, each L1-normalised: ``(n_freq, n_bins)``.
+
+    Filter ``i`` is centred at ``c_i = f_min * 2 ** (i / bins_per_octave)`` with ``sigma = spread /
+    bins_per_octave`` octaves: ``exp(-0.5 * ((log2 f - log2 c_i) / sigma) ** 2 - log2 sigma - log2 f)``
+    on every bin but DC (which gets 0), then divided by its sum. From librosa 0.4's
+    ``filters.logfrequency``, as ``kapre.backend.filterbank_log`` keeps it (its ``f_min`` default is
+    Kapre's C1, 32.70319566). Raises when the top centre ``f_min * 2 ** (n_bins / bins_per_octave)``
+    passes ``sample_rate // 2``, as Kapre does.
+    """
+    n_bins = _positive_int("n_bins", n_bins)
+    bins_per_octave = _positive_int("bins_per_octave", bins_per_octave)
+    sample_rate, n_fft, f_min, _ = _check_band(sample_rate, n_fft, f_min, None)
+    if not f_min > 0:
+        raise ConfigError(f"f_min must be > 0 for a log-frequency filterbank, got {f_min!r}")
+    if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not spread > 0:
+        raise ConfigError(f"spread must be a positive number (a fraction of a bin), got {spread!r}")
+    top = f_min * 2.0 ** (n_bins / bins_per_octave)
+    if top > sample_rate // 2:
+        raise ConfigError(
+            f"f_min * 2 ** (n_bins / bins_per_octave) = {top:g} Hz must be <= sample_rate // 2 = {sample_rate // 2:g}; "
+            f"use fewer n_bins, more bins_per_octave or a lower f_min"
+        )
+    sigma = float(spread) / bins_per_octave
+    log_freqs = np.log2(_bin_frequencies(sample_rate, n_fft)[1:])
+    centres = np.log2(f_min * 2.0 ** (np.arange(n_bins) / bins_per_octave))
+    basis = np.zeros((n_fft // 2 + 1, n_bins))
+    basis[1:] = np.exp(-0.5 * ((log_freqs[:, None] - centres[None, :]) / sigma) ** 2 - np.log2(sigma) - log_freqs[:, None])
+    return _normalize_columns(basis, 1.0)
 
 
 def linear_filterbank(
@@ -343,16 +412,23 @@ def random_filterbank(*, n_freq: int, n_bins: int, seed: int = 0) -> np.ndarray:
 
 
 def create_dct(n_mfcc: int, n_mels: int, norm: str | None = "ortho") -> np.ndarray:
-    """DCT-II matrix ``(n_mels, n_mfcc)`` float64: ``mels @ dct`` is ``scipy.fft.dct(mels, type=2, norm)``."""
+    """DCT-II matrix ``(n_mels, n_mfcc)`` float64: ``mels @ dct`` is ``scipy.fft.dct(mels, type=2, norm)``.
+
+    ``norm="htk"`` scales every coefficient by ``sqrt(2 / n_mels)`` (HTK's MFCC, and
+    ``tf.signal.mfccs_from_log_mel_spectrograms``, Kapre's ``LogmelToMFCC``): like ``"ortho"`` but
+    ``c0`` is ``sqrt(2)`` larger.
+    """
     n_mels = _positive_int("n_mels", n_mels)
     n_mfcc = _positive_int("n_mfcc", n_mfcc)
     if n_mfcc > n_mels:
         raise ConfigError(f"n_mfcc ({n_mfcc}) must be <= n_mels ({n_mels})")
-    if norm not in (None, "ortho"):
-        raise ConfigError(f"norm must be None or 'ortho', got {norm!r}")
+    if norm not in (None, "ortho", "htk"):
+        raise ConfigError(f"norm must be None, 'ortho' or 'htk', got {norm!r}")
     n = np.arange(n_mels)[:, None]
     k = np.arange(n_mfcc)[None, :]
     dct = 2.0 * np.cos(np.pi / n_mels * (n + 0.5) * k)
+    if norm == "htk":
+        return dct / math.sqrt(2.0 * n_mels)
     if norm == "ortho":
         dct[:, 0] *= math.sqrt(1.0 / (4.0 * n_mels))
         dct[:, 1:] *= math.sqrt(1.0 / (2.0 * n_mels))
@@ -379,27 +455,48 @@ def amplitude_to_db(
     amin: float,
     db_multiplier: float,
     top_db: float | None = None,
+    peak_dims: tuple[int, ...] = (-2, -1),
 ) -> torch.Tensor:
     """``multiplier * log10(max(x, amin)) - multiplier * db_multiplier``, clipped to ``top_db`` below the peak.
 
-    ``x`` is ``(..., freq, frames)``; the peak for ``top_db`` is taken per item over its last two
-    dims, so one example (and one channel) never depends on the rest of its batch.
+    ``x`` is ``(..., freq, frames)``; the peak for ``top_db`` is taken per item over ``peak_dims``
+    (default its last two dims; ``(-3, -2, -1)`` takes it jointly over channels, as Kapre does), so
+    one example never depends on the rest of its batch.
     """
     db = torch.log10(torch.clamp(x, min=amin)) * multiplier - multiplier * db_multiplier
     if top_db is not None:
-        peak = db.amax(dim=(-2, -1), keepdim=True)
+        peak = db.amax(dim=peak_dims, keepdim=True)
         db = torch.maximum(db, peak - top_db)
     return db
 
 
-def compute_deltas(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Deltas along the last dim of ``x`` ``(..., frames)`` with an odd ``kernel``, edges repeated."""
+DELTA_PAD_MODES = ("replicate", "symmetric", "reflect", "constant")
+
+
+def compute_deltas(x: torch.Tensor, kernel: torch.Tensor, mode: str = "replicate") -> torch.Tensor:
+    """Deltas along the last dim of ``x`` ``(..., frames)`` with an odd ``kernel``.
+
+    ``mode`` pads the ``half = len(kernel) // 2`` frames beyond each edge: ``"replicate"`` repeats
+    the edge frame (librosa ``mode="nearest"``, torchaudio); ``"symmetric"`` mirrors with the edge
+    (``[b a | a b c | c b]``) and ``"reflect"`` without it (``[c b | a b c | b a]``), as
+    ``numpy.pad`` / ``tf.pad`` (Kapre's ``Delta`` defaults to ``"symmetric"``); ``"constant"``
+    pads zeros. ``"symmetric"`` needs ``frames >= half``, ``"reflect"`` ``frames > half``.
+    """
+    if mode not in DELTA_PAD_MODES:
+        raise ConfigError(f"mode must be one of {DELTA_PAD_MODES}, got {mode!r}")
     shape = x.shape
     half = kernel.shape[-1] // 2
     flat = x.reshape(-1, 1, shape[-1])
-    # Edge replication by concatenation: exports as Slice/Expand/Concat, which every runtime takes.
-    left = flat[..., :1].expand(-1, -1, half)
-    right = flat[..., -1:].expand(-1, -1, half)
+    # Padding by slicing and concatenation: exports as Slice/Expand/Concat, which every runtime takes.
+    if mode == "replicate":
+        left = flat[..., :1].expand(-1, -1, half)
+        right = flat[..., -1:].expand(-1, -1, half)
+    elif mode == "constant":
+        left = right = torch.zeros_like(flat[..., :1]).expand(-1, -1, half)
+    else:
+        skip = 1 if mode == "reflect" else 0
+        left = flat[..., skip : skip + half].flip(-1)
+        right = flat[..., shape[-1] - half - skip : shape[-1] - skip].flip(-1)
     padded = torch.cat([left, flat, right], dim=-1)
     out = torch.nn.functional.conv1d(padded, kernel.reshape(1, 1, -1))
     return out.reshape(shape)

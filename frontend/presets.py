@@ -22,7 +22,7 @@ from audiofront.frontend.kaldi import KaldiFbank, KaldiSpectrogram
 from audiofront.frontend.scaling import AmplitudeToDB
 from audiofront.frontend.stft import Spectrogram
 
-__all__ = ["FrontEnd", "kapre_stft", "kapre_logmel", "PRESETS", "preset"]
+__all__ = ["FrontEnd", "kapre_stft", "kapre_logmel", "bench_logmel", "PRESETS", "preset"]
 
 
 class FrontEnd(nn.Sequential):
@@ -172,33 +172,64 @@ class FrontEnd(nn.Sequential):
         return meta
 
 
-def kapre_stft(sample_rate: int = 32000, *, top_db: float | None = None, algorithm: str = "auto") -> FrontEnd:
-    """The Kapre paper's benchmark front-end: power STFT (n_fft 512, hop 256, Hann) in dB.
+def kapre_stft(sample_rate: int = 32000, *, top_db: float | None = 80.0, algorithm: str = "auto") -> FrontEnd:
+    """The Kapre paper's STFT front-end with Kapre's numbers: ``get_stft_magnitude_layer(n_fft=512,
+    hop_length=256, return_decibel=True)``.
 
-    ``(..., time) -> (..., 257, frames)``.
+    ``(..., time) -> (..., 257, frames)``, ``frames = 1 + (time - 512) // 256`` (no centring). Kapre's
+    conventions: Hann window, ``10 * log10`` of the *magnitude*, ``amin=1e-5``, floored ``top_db``
+    (Kapre's ``dynamic_range``, 80) below the peak. The peak is per channel here; Kapre takes it
+    jointly over channels, so for multichannel input use :mod:`audiofront.frontend.kapre`.
 
     Example::
 
         >>> kapre_stft()(torch.randn(2, 32000)).shape
-        torch.Size([2, 257, 126])
+        torch.Size([2, 257, 124])
     """
     return FrontEnd(
-        Spectrogram(n_fft=512, hop_length=256, power=2.0, algorithm=algorithm),
-        AmplitudeToDB("power", top_db=top_db),
+        Spectrogram(n_fft=512, hop_length=256, power=1.0, center=False, algorithm=algorithm),
+        AmplitudeToDB("power", top_db=top_db, amin=1e-5),
         sample_rate=sample_rate,
         name="kapre-stft",
     )
 
 
-def kapre_logmel(sample_rate: int = 32000, n_mels: int = 128, *, top_db: float | None = None,
+def kapre_logmel(sample_rate: int = 32000, n_mels: int = 128, *, top_db: float | None = 80.0,
                  algorithm: str = "auto") -> FrontEnd:
-    """Log-mel in the paper's geometry: n_fft 512, hop 256, ``n_mels`` HTK mels, power in dB.
+    """Kapre's log-mel at the paper's geometry: ``get_melspectrogram_layer(n_fft=512, hop_length=256,
+    sample_rate=sample_rate, n_mels=n_mels, return_decibel=True)``.
 
-    ``(..., time) -> (..., n_mels, frames)``. This is the workload of the benchmarks.
+    ``(..., time) -> (..., n_mels, frames)``, no centring. Kapre's conventions: Slaney mel scale and
+    Slaney normalisation, mel of the STFT *magnitude*, ``10 * log10``, ``amin=1e-5``, ``top_db``
+    (Kapre's ``dynamic_range``, 80), peak per channel (see :func:`kapre_stft`). The benchmarks'
+    workload is :func:`bench_logmel`.
 
     Example::
 
-        >>> fe = kapre_logmel(32000, n_mels=96, top_db=80.0)
+        >>> fe = kapre_logmel(32000, n_mels=96)
+        >>> fe(torch.randn(2, 32000)).shape, fe.n_fft, fe.hop_length, fe.n_mels
+        (torch.Size([2, 96, 124]), 512, 256, 96)
+    """
+    return FrontEnd(
+        MelSpectrogram(sample_rate=sample_rate, n_fft=512, hop_length=256, n_mels=n_mels, power=1.0, center=False,
+                       norm="slaney", mel_scale="slaney", algorithm=algorithm),
+        AmplitudeToDB("power", top_db=top_db, amin=1e-5),
+        sample_rate=sample_rate,
+        name="kapre-logmel",
+    )
+
+
+def bench_logmel(sample_rate: int = 32000, n_mels: int = 128, *, top_db: float | None = None,
+                 algorithm: str = "auto") -> FrontEnd:
+    """The benchmarks' workload W: log-mel power spectrogram, n_fft 512, hop 256, ``n_mels`` HTK mels, dB.
+
+    ``(..., time) -> (..., n_mels, frames)``; centred (reflect), ``10 * log10`` of the mel power,
+    equal to ``librosa.power_to_db(librosa.feature.melspectrogram(..., htk=True, norm=None))``.
+    This was ``kapre_logmel`` before that preset took Kapre's own conventions.
+
+    Example::
+
+        >>> fe = bench_logmel(32000, n_mels=96, top_db=80.0)
         >>> fe(torch.randn(2, 32000)).shape, fe.n_fft, fe.hop_length, fe.n_mels
         (torch.Size([2, 96, 126]), 512, 256, 96)
     """
@@ -206,11 +237,12 @@ def kapre_logmel(sample_rate: int = 32000, n_mels: int = 128, *, top_db: float |
         MelSpectrogram(sample_rate=sample_rate, n_fft=512, hop_length=256, n_mels=n_mels, algorithm=algorithm),
         AmplitudeToDB("power", top_db=top_db),
         sample_rate=sample_rate,
-        name="kapre-logmel",
+        name="bench-logmel",
     )
 
 
-PRESETS: dict[str, Callable[..., FrontEnd]] = {"kapre-stft": kapre_stft, "kapre-logmel": kapre_logmel}
+PRESETS: dict[str, Callable[..., FrontEnd]] = {"kapre-stft": kapre_stft, "kapre-logmel": kapre_logmel,
+                                               "bench-logmel": bench_logmel}
 
 
 def preset(name: str, **kwargs) -> FrontEnd:

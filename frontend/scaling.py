@@ -22,7 +22,9 @@ class AmplitudeToDB(nn.Module):
     ``10 * log10(max(x, amin))`` for ``stype="power"`` (20 for ``"magnitude"``), relative to
     ``ref_value``; equal to ``librosa.power_to_db(x, ref=ref_value, amin=amin, top_db=top_db)``
     applied to each item. ``top_db`` clips ``top_db`` dB below each item's own peak, taken over its
-    last two dims (per example and channel), never over the batch. Defaults follow torchaudio.
+    last two dims (per example and channel), never over the batch; ``top_db_scope="example"``
+    takes it jointly over ``(channels, freq, frames)`` (input ``(batch, channels, freq, frames)``),
+    as Kapre's ``MagnitudeToDecibel`` does. Defaults follow torchaudio.
 
     Example::
 
@@ -30,8 +32,13 @@ class AmplitudeToDB(nn.Module):
         torch.Size([2, 128, 50])
     """
 
-    def __init__(self, stype: str = "power", top_db: float | None = None, *, amin: float = 1e-10, ref_value: float = 1.0):
+    def __init__(self, stype: str = "power", top_db: float | None = None, *, amin: float = 1e-10, ref_value: float = 1.0,
+                 top_db_scope: str = "channel"):
         super().__init__()
+        if top_db_scope not in ("channel", "example"):
+            raise ConfigError(f"top_db_scope must be 'channel' or 'example', got {top_db_scope!r}")
+        self.top_db_scope = top_db_scope
+        self._peak_dims = (-2, -1) if top_db_scope == "channel" else (-3, -2, -1)
         if stype not in ("power", "magnitude"):
             raise ConfigError(f"stype must be 'power' or 'magnitude', got {stype!r}")
         if top_db is not None and not (isinstance(top_db, (int, float)) and top_db >= 0 and math.isfinite(top_db)):
@@ -54,8 +61,8 @@ class AmplitudeToDB(nn.Module):
         return InputSpec(("bins", "frames"), values="nonnegative")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_features(x)
-        return amplitude_to_db(x, self.multiplier, self.amin, self.db_multiplier, self.top_db)
+        check_features(x, min_ndim=len(self._peak_dims))
+        return amplitude_to_db(x, self.multiplier, self.amin, self.db_multiplier, self.top_db, self._peak_dims)
 
     def frame_specs(self) -> list[FrameSpec]:
         """One frame-wise step without ``top_db``; with it, refused: the clip level is the whole item's peak."""

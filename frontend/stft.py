@@ -13,17 +13,18 @@ import torch
 from torch import nn
 
 from audiofront.errors import ConfigError, InputError
+from audiofront.frontend.approx import atan2_continued_fraction
 from audiofront.frontend.dft import make_dft
 from audiofront.frontend.framewise import FrameSpec, identity
 from audiofront.frontend.functional import frame_count, get_window, idft_kernels, pad_window
 from audiofront.frontend.inputs import InputSpec, check_waveform, is_tracing, to_compute_dtype
 
-__all__ = ["Spectrogram", "InverseSpectrogram", "Magnitude", "Phase", "PAD_MODES"]
+__all__ = ["Spectrogram", "InverseSpectrogram", "Magnitude", "Phase", "PAD_MODES", "steady_state_window"]
 
 PAD_MODES = ("reflect", "constant", "replicate")
 
 
-def _stft_geometry(n_fft, win_length, hop_length, pad, window) -> tuple[int, int, int, int, np.ndarray]:
+def _stft_geometry(n_fft, win_length, hop_length, pad, window, align: str = "center") -> tuple[int, int, int, int, np.ndarray]:
     if isinstance(n_fft, bool) or not isinstance(n_fft, int) or n_fft < 2:
         raise ConfigError(f"n_fft must be an integer >= 2, got {n_fft!r}")
     win_length = n_fft if win_length is None else win_length
@@ -34,8 +35,23 @@ def _stft_geometry(n_fft, win_length, hop_length, pad, window) -> tuple[int, int
         raise ConfigError(f"hop_length must be a positive integer, got {hop_length!r}")
     if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
         raise ConfigError(f"pad must be a non-negative integer, got {pad!r}")
-    full_window = pad_window(get_window(window, win_length), n_fft)
+    full_window = pad_window(get_window(window, win_length), n_fft, align)
     return n_fft, win_length, hop_length, pad, full_window
+
+
+def steady_state_window(window: np.ndarray, hop_length: int) -> np.ndarray:
+    """TF's synthesis window: ``window / sum_k window[n + k * hop] ** 2`` over the window's own periodic overlap.
+
+    The denominator is the squared window overlap-added at ``hop_length`` in the steady state
+    (as if frames went on forever), computed over the ``win_length`` samples only, as
+    ``tf.signal.inverse_stft_window_fn`` does; the first and last ``win_length - hop`` output
+    samples are therefore not fully normalised (TF's and Kapre's ``InverseSTFT``).
+    """
+    win_length = window.shape[0]
+    overlaps = -(-win_length // hop_length)
+    denom = np.pad(window * window, (0, overlaps * hop_length - win_length)).reshape(overlaps, hop_length).sum(0)
+    denom = np.tile(denom, overlaps)[:win_length]
+    return window / np.where(denom > 0, denom, 1.0)
 
 
 def _normalization(normalized, window: np.ndarray, n_fft: int) -> float:
@@ -96,7 +112,14 @@ class Spectrogram(nn.Module):
     ``"hamming"``, ``"blackman"``, ``"rectangular"`` or a tensor of ``win_length`` samples
     (periodic windows, as librosa and torch use). ``normalized=True`` (or ``"window"``) divides
     by the window's L2 norm, as torchaudio does; ``"frame_length"`` divides by ``sqrt(n_fft)``, as
-    ``torch.stft(normalized=True)`` does. ``trainable=True`` makes the DFT kernels a Parameter
+    ``torch.stft(normalized=True)`` does.
+
+    One-sided padding and ``tf.signal.stft``'s framing (keyword-only, Kapre's ``STFT``):
+    ``pad_begin`` zeros go before the signal (Kapre pads ``n_fft - hop_length``); ``pad_end=True``
+    zero-pads the end so a partial last frame is kept (``ceil(time / hop_length)`` frames without
+    centring); ``window_align="start"`` puts a ``win_length < n_fft`` window at the start of the
+    ``n_fft`` buffer, as ``tf.signal.stft`` zero-pads each ``win_length`` frame at its end, and
+    counts frames of ``win_length`` samples. ``trainable=True`` makes the DFT kernels a Parameter
     (Kapre's trainable STFT). ``algorithm`` chooses how the DFT is computed (see
     :mod:`audiofront.frontend.dft`): the default ``"auto"`` is ``torch.stft`` in eager mode and the
     factored convolution when exported.
@@ -122,11 +145,22 @@ class Spectrogram(nn.Module):
         *,
         trainable: bool = False,
         algorithm: str = "auto",
+        pad_begin: int = 0,
+        pad_end: bool = False,
+        window_align: str = "center",
     ):
         super().__init__()
         self.n_fft, self.win_length, self.hop_length, self.pad, window_ = _stft_geometry(
-            n_fft, win_length, hop_length, pad, window
+            n_fft, win_length, hop_length, pad, window, window_align
         )
+        if isinstance(pad_begin, bool) or not isinstance(pad_begin, int) or pad_begin < 0:
+            raise ConfigError(f"pad_begin must be a non-negative integer (samples), got {pad_begin!r}")
+        if not isinstance(pad_end, bool):
+            raise ConfigError(f"pad_end must be True or False, got {pad_end!r}")
+        self.pad_begin, self.pad_end, self.window_align = pad_begin, pad_end, window_align
+        # Zeros after the signal: a start-aligned window needs n_fft - win_length of them to keep
+        # frames of win_length samples; pad_end needs n_fft - 1 (every sample starts a frame).
+        self._pad_after = self.n_fft - 1 if pad_end else (self.n_fft - self.win_length if window_align == "start" else 0)
         self.power = _check_power(power)
         if pad_mode not in PAD_MODES:
             raise ConfigError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
@@ -143,7 +177,7 @@ class Spectrogram(nn.Module):
     def min_length(self) -> int:
         """The fewest samples an input may have."""
         half = self.n_fft // 2
-        needed = self.n_fft - 2 * self.pad - (2 * half if self.center else 0)
+        needed = self.n_fft - 2 * self.pad - (2 * half if self.center else 0) - self.pad_begin - self._pad_after
         if self.center and self.pad_mode == "reflect":
             # Reflection needs more samples than it mirrors.
             needed = max(needed, half + 1 - 2 * self.pad)
@@ -151,7 +185,7 @@ class Spectrogram(nn.Module):
 
     def frames(self, length: int) -> int:
         """Frames this module gives for ``length`` input samples."""
-        return frame_count(length, self.n_fft, self.hop_length, self.center, self.pad)
+        return frame_count(length + self.pad_begin + self._pad_after, self.n_fft, self.hop_length, self.center, self.pad)
 
     def frames_formula(self, length: str = "time") -> str:
         """:meth:`frames` as text in terms of ``length`` (what export stores as ``audiofront.frames``)."""
@@ -177,6 +211,8 @@ class Spectrogram(nn.Module):
         if self.center:
             half = self.n_fft // 2
             x = torch.nn.functional.pad(x, (half, half), mode=self.pad_mode)
+        if self.pad_begin or self._pad_after:
+            x = torch.nn.functional.pad(x, (self.pad_begin, self._pad_after))
         return x
 
     def stft(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -246,6 +282,12 @@ class InverseSpectrogram(nn.Module):
     ``n_fft, hop_length, win_length, window, center, length``; inverts :class:`Spectrogram`
     (``power=None``) wherever the window overlap-adds to a non-zero sum.
 
+    Keyword-only, for ``tf.signal.inverse_stft`` (Kapre's ``InverseSTFT``): ``window_align="start"``
+    as in :class:`Spectrogram` (the output then ends ``win_length`` samples after the last frame's
+    start); ``window_norm="steady_state"`` divides by TF's steady-state window sum
+    (:func:`steady_state_window`) instead of the true overlap envelope (``"envelope"``, default):
+    the two agree except in the first and last ``win_length - hop_length`` samples.
+
     Example::
 
         >>> spec = Spectrogram(n_fft=512, hop_length=128, power=None)
@@ -263,15 +305,29 @@ class InverseSpectrogram(nn.Module):
         window="hann",
         normalized: bool | str = False,
         center: bool = True,
+        *,
+        window_align: str = "center",
+        window_norm: str = "envelope",
     ):
         super().__init__()
         self.n_fft, self.win_length, self.hop_length, self.pad, window_ = _stft_geometry(
-            n_fft, win_length, hop_length, pad, window
+            n_fft, win_length, hop_length, pad, window, window_align
         )
+        if window_norm not in ("envelope", "steady_state"):
+            raise ConfigError(f"window_norm must be 'envelope' or 'steady_state', got {window_norm!r}")
         self.center = bool(center)
         self.normalized = normalized
+        self.window_align, self.window_norm = window_align, window_norm
         self.n_freq = self.n_fft // 2 + 1
-        real, imag = idft_kernels(self.n_fft, window_)
+        # Samples past the last frame's window (a start-aligned window's zero tail) are cut off.
+        self._tail = self.n_fft - self.win_length if window_align == "start" else 0
+        synthesis = window_
+        if window_norm == "steady_state":
+            short = get_window(window, self.win_length)
+            left = 0 if window_align == "start" else (self.n_fft - self.win_length) // 2
+            synthesis = np.zeros(self.n_fft)
+            synthesis[left : left + self.win_length] = steady_state_window(short, self.hop_length)
+        real, imag = idft_kernels(self.n_fft, synthesis)
         # Undo the analysis normalisation: scale the spectrum back up before overlap-add.
         scale = 1.0 / _normalization(normalized, window_, self.n_fft)
         real, imag = real * scale, imag * scale
@@ -309,14 +365,15 @@ class InverseSpectrogram(nn.Module):
         shape = spec.shape
         z = torch.cat([spec[..., 0], spec[..., 1]], dim=-2).reshape(-1, 2 * self.n_freq, shape[-2])
         y = torch.nn.functional.conv_transpose1d(z, self.kernel, stride=self.hop_length)
-        envelope = torch.nn.functional.conv_transpose1d(
-            torch.ones_like(z[:1, :1, :]), self.window_square, stride=self.hop_length
-        )
-        # Where no window overlaps (e.g. its zero ends), leave the samples as overlap-add gave them.
-        y = y / torch.where(envelope > 1e-11, envelope, torch.ones_like(envelope))
+        if self.window_norm == "envelope":
+            envelope = torch.nn.functional.conv_transpose1d(
+                torch.ones_like(z[:1, :1, :]), self.window_square, stride=self.hop_length
+            )
+            # Where no window overlaps (e.g. its zero ends), leave the samples as overlap-add gave them.
+            y = y / torch.where(envelope > 1e-11, envelope, torch.ones_like(envelope))
         start = self.pad + (self.n_fft // 2 if self.center else 0)
         if length is None:
-            end = y.shape[-1] - start
+            end = y.shape[-1] - start - self._tail
             y = y[..., start:end]
         else:
             y = y[..., start : start + length]
@@ -376,6 +433,10 @@ class Phase(nn.Module):
     an FFT and ``+-1e-16``-ish from a DFT convolution, and ``atan2`` would give ``+pi`` for one and
     ``-pi`` for the other. The snap moves an angle by at most ``1e-6`` rad.
 
+    ``approx_atan_terms=n`` computes it without an Atan op, by the ``n``-term continued fraction
+    Kapre's ``approx_atan_accuracy`` uses (:func:`audiofront.frontend.approx.atan2_continued_fraction`,
+    for runtimes without Atan; exports ``n`` unrolled steps).
+
     Example::
 
         >>> Phase()(Spectrogram(n_fft=64, power=None)(torch.randn(1000))).shape
@@ -390,8 +451,18 @@ class Phase(nn.Module):
     def input_spec(self) -> InputSpec:
         return InputSpec(("bins", "frames", "complex"), sizes={"complex": 2}, values="real")
 
+    def __init__(self, *, approx_atan_terms: int | None = None):
+        super().__init__()
+        if approx_atan_terms is not None and (
+            isinstance(approx_atan_terms, bool) or not isinstance(approx_atan_terms, int) or approx_atan_terms < 1
+        ):
+            raise ConfigError(f"approx_atan_terms must be None or an integer >= 1, got {approx_atan_terms!r}")
+        self.approx_atan_terms = approx_atan_terms
+
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         spec = _as_real_pairs(spec, "spec")
+        if self.approx_atan_terms:
+            return atan2_continued_fraction(spec[..., 1], spec[..., 0], self.approx_atan_terms)
         real, imag = spec[..., 0], spec[..., 1]
         zero = torch.zeros_like(imag)
         imag = torch.where(imag.abs() <= 1e-6 * real.abs(), zero, imag)

@@ -51,7 +51,7 @@ def _frontend_meta(frontend):
 @pytest.fixture(scope="session")
 def torch_parts():
     torch.manual_seed(0)
-    frontend = preset("kapre-logmel", sample_rate=SAMPLE_RATE).eval()
+    frontend = preset("bench-logmel", sample_rate=SAMPLE_RATE).eval()
     classifier = KapreConvNet(n_classes=len(LABELS), softmax=True).eval()
     return frontend, classifier
 

@@ -19,7 +19,7 @@ def logmel():
     """A log-mel front-end (16 kHz, 96 HTK mels, top_db 80) in eval mode."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # empty mel filters at this geometry are expected
-        return preset("kapre-logmel", sample_rate=16000, n_mels=96, top_db=80.0).eval()
+        return preset("bench-logmel", sample_rate=16000, n_mels=96, top_db=80.0).eval()
 
 
 @pytest.fixture(scope="session")

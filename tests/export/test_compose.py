@@ -141,7 +141,7 @@ def test_dtype_mismatch_names_both(logmel_onnx, tmp_path):
 
 
 def test_multichannel_front_end_feeds_a_multichannel_classifier(tmp_path):
-    fe = preset("kapre-logmel", sample_rate=16000, n_mels=96, algorithm="direct").eval()
+    fe = preset("bench-logmel", sample_rate=16000, n_mels=96, algorithm="direct").eval()
     fe_path = export_onnx(fe, tmp_path / "fe2.onnx", sample_input=torch.randn(2, 2, 16000))
     net = KapreConvNet(n_classes=5, in_channels=2, width=8).eval()
     cls = export_classifier(net, tmp_path / "cnn2.onnx", torch.randn(2, 2, 96, 70), {"spec": {0: "n", 3: "t"}})

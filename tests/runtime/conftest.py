@@ -12,7 +12,7 @@ import torch
 
 from audiofront.export import export_onnx, load_onnx, prepend
 from audiofront.export.artifacts import save_onnx
-from audiofront.frontend import kapre_logmel
+from audiofront.frontend import bench_logmel
 from audiofront.models import KapreConvNet
 
 SAMPLE_RATE = 16000
@@ -23,7 +23,7 @@ LABELS = ["do", "re", "mi", "fa", "sol"]
 
 def make_modules(seed: int = 0):
     torch.manual_seed(seed)
-    frontend = kapre_logmel(SAMPLE_RATE, n_mels=N_MELS)
+    frontend = bench_logmel(SAMPLE_RATE, n_mels=N_MELS)
     classifier = KapreConvNet(n_classes=len(LABELS), width=8).eval()
     return frontend, classifier
 
