@@ -20,6 +20,7 @@ from torch import nn
 from audiofront.errors import ConfigError
 from audiofront.frontend import kaldi_functional as KF
 from audiofront.frontend.filterbanks import Filterbank
+from audiofront.frontend.framewise import FrameSpec, pointwise
 from audiofront.frontend.inputs import check_waveform, is_tracing, to_compute_dtype
 
 __all__ = [
@@ -194,15 +195,23 @@ class KaldiSpectrogram(nn.Module):
         """Frames this module gives for ``length`` input samples."""
         return KF.kaldi_frame_count(length, self.win_length, self.hop_length, self.snip_edges)
 
-    def frames_formula(self) -> str:
+    def frames_formula(self, length: str = "time") -> str:
         """:meth:`frames` as text in terms of ``time`` (the export metadata's ``frames``)."""
         if self.snip_edges:
-            return f"1 + (time - {self.win_length}) // {self.hop_length}"
-        return f"(time + {self.hop_length // 2}) // {self.hop_length}"
+            return f"1 + ({length} - {self.win_length}) // {self.hop_length}"
+        return f"({length} + {self.hop_length // 2}) // {self.hop_length}"
 
     def extra_repr(self) -> str:
         return (f"sample_frequency={self.sample_frequency:g}, win_length={self.win_length}, hop_length={self.hop_length}, "
                 f"n_fft={self.n_fft}, window_type={self.window_type!r}, snip_edges={self.snip_edges}")
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """Streaming: one step of ``win_length`` samples every ``hop_length`` (snip-edges framing only:
+        ``snip_edges=False`` mirrors samples at both ends, the end unknown until the stream stops)."""
+        if not self.snip_edges:
+            raise ConfigError("KaldiSpectrogram(snip_edges=False) cannot be streamed: Kaldi mirrors the signal at "
+                              "its end, unknown until the stream stops; use snip_edges=True")
+        return [FrameSpec(compute=self.forward, window=self.win_length, hop=self.hop_length, name="kaldi-frames")]
 
     def _mirrored(self, x: torch.Tensor) -> torch.Tensor:
         # snip_edges=False: Kaldi mirrors the signal (edge sample repeated) before the first and
@@ -310,6 +319,10 @@ class KaldiFbank(nn.Module):
 
     def frames(self, length: int) -> int:
         return self.spectrogram.frames(length)
+
+    def frame_specs(self) -> list[FrameSpec]:
+        """Streaming: the framing of :class:`KaldiSpectrogram`, then mel and log frame by frame."""
+        return self.spectrogram.frame_specs() + [pointwise(lambda x: self.log(self.mel_scale(x)), "kaldi-fbank")]
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.log(self.mel_scale(self.spectrogram(waveform)))

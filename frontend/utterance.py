@@ -207,6 +207,12 @@ class TimeFirst(nn.Module):
         super().__init__()
         self.channel = bool(channel)
 
+    def frame_specs(self):
+        """Streaming: each frame on its own; frames move from the last axis to the one before."""
+        from audiofront.frontend.framewise import FrameSpec
+
+        return [FrameSpec(compute=self.forward, time_axis=-1, output_time_axis=-2, name="time-first")]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x.transpose(-1, -2)
         return y.unsqueeze(-3) if self.channel else y

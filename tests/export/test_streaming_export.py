@@ -17,6 +17,7 @@ from audiofront.export import check_tensorrt, read_metadata
 from audiofront.export.hygiene import value_dims
 from audiofront.export.streaming import export_streaming_onnx
 from audiofront.frontend import AmplitudeToDB, ComputeDeltas, MelSpectrogram, Normalize, Spectrogram, kapre_logmel
+from audiofront.frontend import preset as get_preset
 from audiofront.frontend.streaming import Streaming
 
 
@@ -31,9 +32,12 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stream")
     chain = _deltas_chain()
     preset = kapre_logmel(16000, n_mels=32, top_db=None).eval()  # Kapre's 80 dB range needs the whole item
+    kaldi = get_preset("kaldi-fbank")[0].eval()
     return {
         "deltas": (chain, export_streaming_onnx(chain, folder / "deltas.onnx", chunk_samples=320, sample_rate=16000)),
         "preset": (preset, export_streaming_onnx(preset, folder / "preset.onnx", chunk_samples=256)),
+        # The kaldi-fbank preset's fbank stage (frames last; the preset then only transposes).
+        "kaldi": (kaldi, export_streaming_onnx(kaldi, folder / "kaldi.onnx", chunk_samples=160, sample_rate=16000)),
     }
 
 
@@ -81,7 +85,7 @@ def _sizes(rng, total):
     return sizes
 
 
-@pytest.mark.parametrize("name", ["deltas", "preset"])
+@pytest.mark.parametrize("name", ["deltas", "preset", "kaldi"])
 def test_graph_on_onnxruntime_equals_offline(exported, name):
     module, path = exported[name]
     rng = np.random.default_rng(7)

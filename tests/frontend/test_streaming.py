@@ -261,3 +261,34 @@ def test_kaldi_fbank_streamed_equals_kaldi_native_fbank_online():
     got = torch.cat(mine, dim=-1).numpy().T * (math.log(10.0) / 10.0)
     assert got.shape == theirs.shape == (1 + (audio.shape[0] - 400) // 160, 40)
     np.testing.assert_allclose(got, theirs, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("num_mel_bins", [23, 80])
+def test_kaldi_fbank_preset_streamed_equals_kaldi_native_fbank_online(num_mel_bins):
+    """The kaldi-fbank preset itself (povey, DC removal, pre-emphasis, Kaldi mels), pushed in random
+    chunks, equals OnlineFbank fed the same chunks, and its own offline output, frame for frame."""
+    knf = pytest.importorskip("kaldi_native_fbank", reason="kaldi-native-fbank is in the test extra")
+    from audiofront.frontend import preset
+
+    opts = knf.FbankOptions()
+    opts.frame_opts.dither = 0.0
+    opts.mel_opts.num_bins = num_mel_bins
+    module = preset("kaldi-fbank", num_mel_bins=num_mel_bins).eval()
+    rng = np.random.default_rng(num_mel_bins)
+    audio = (rng.standard_normal(8000 + 123) * 0.3).astype(np.float32)
+    online, stream = knf.OnlineFbank(opts), Streaming(module)
+    mine, start = [], 0
+    for size in _chunks(rng, audio.shape[0], "mixed") + [0]:
+        piece = audio[start:start + size]
+        start += size
+        online.accept_waveform(16000, piece.tolist())
+        mine.append(stream.push(torch.from_numpy(piece)))
+    online.input_finished()
+    mine.append(stream.flush())
+    got = torch.cat(mine, dim=-2).numpy()  # (frames, bins): the preset's layout
+    theirs = np.stack([online.get_frame(i) for i in range(online.num_frames_ready)])
+    assert got.shape == theirs.shape == (1 + (audio.shape[0] - 400) // 160, num_mel_bins)
+    np.testing.assert_allclose(got, theirs, atol=1e-3, rtol=1e-4)
+    with torch.no_grad():
+        # Offline too: the same frames up to float32 rounding (the convolution blocks differently by length).
+        np.testing.assert_allclose(got, module(torch.from_numpy(audio)).numpy(), atol=1e-5, rtol=1e-5)
