@@ -17,7 +17,7 @@ Example (``frontend_onnx`` is a file :func:`export_onnx` wrote)::
 
 from __future__ import annotations
 
-import importlib
+from audiofront.lazy import lazy_exports
 
 _EXPORTS = {
     "export_onnx": "onnx_export",
@@ -54,13 +54,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'audiofront.export' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"audiofront.export.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

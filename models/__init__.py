@@ -13,7 +13,7 @@ without importing torch.
 
 from __future__ import annotations
 
-import importlib
+from audiofront.lazy import lazy_exports
 
 _EXPORTS = {
     "KapreConvNet": "convnet",
@@ -30,13 +30,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'audiofront.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"audiofront.models.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

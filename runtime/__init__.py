@@ -23,7 +23,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+from audiofront.lazy import lazy_exports
 
 _EXPORTS = {
     "Pipeline": "pipeline",
@@ -67,14 +67,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'audiofront.runtime' has no attribute {name!r}")
-    where = _EXPORTS[name]
-    value = getattr(importlib.import_module(where if "." in where else f"audiofront.runtime.{where}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
