@@ -73,8 +73,15 @@ def _auto(n_fft: int, hop_length: int, window: np.ndarray) -> nn.Module:
     return AutoDFT(n_fft, hop_length, window)
 
 
+def _auto_direct(n_fft: int, hop_length: int, window: np.ndarray) -> nn.Module:
+    from audiofront.frontend.factored import AutoDFT
+
+    return AutoDFT(n_fft, hop_length, window, graph="direct")
+
+
 register_dft_algorithm("factored", _factored)
 register_dft_algorithm("auto", _auto)
+register_dft_algorithm("auto-direct", _auto_direct)
 
 
 def make_dft(algorithm: str, n_fft: int, hop_length: int, window: np.ndarray, *, trainable: bool) -> nn.Module:
@@ -83,13 +90,15 @@ def make_dft(algorithm: str, n_fft: int, hop_length: int, window: np.ndarray, *,
     ``"factored"`` (:class:`~audiofront.frontend.factored.FactoredDFT`) falls back to ``"direct"``
     where ``n_fft`` and ``hop_length`` do not split into 8 or 16 phases. ``"auto"``
     (:class:`~audiofront.frontend.factored.AutoDFT`) is ``torch.stft`` in eager mode and
-    ``"factored"`` when exported; with ``trainable=True`` it is ``"direct"``.
+    ``"factored"`` when exported; with ``trainable=True`` it is ``"direct"``. ``"auto-direct"``
+    is ``torch.stft`` in eager mode and ``"direct"`` when exported: slower, and more precise far
+    below a strong tone (the ``clap`` preset uses it).
     """
     if algorithm not in DFT_ALGORITHMS:
         raise ConfigError(f"algorithm must be one of {sorted(DFT_ALGORITHMS)}, got {algorithm!r}")
-    if trainable and algorithm not in ("direct", "auto"):
-        raise ConfigError(f"trainable=True needs algorithm='direct' or 'auto' (only direct kernels are the raw DFT), "
+    if trainable and algorithm not in ("direct", "auto", "auto-direct"):
+        raise ConfigError(f"trainable=True needs algorithm='direct', 'auto' or 'auto-direct' (only direct kernels are the raw DFT), "
                           f"got {algorithm!r}")
-    if algorithm == "direct" or (trainable and algorithm == "auto"):
+    if algorithm == "direct" or (trainable and algorithm in ("auto", "auto-direct")):
         return DirectDFT(n_fft, hop_length, window, trainable=trainable)
     return DFT_ALGORITHMS[algorithm](n_fft, hop_length, window)

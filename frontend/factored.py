@@ -6,13 +6,16 @@ With ``n = R * m + r`` (``R`` phases of ``M = n_fft / R`` samples) and bin ``k =
 
 ``Z_r`` is an ``M``-point DFT of phase ``r`` with the window and the twiddle ``exp(-2i pi j r /
 n_fft)`` folded into its kernel: all ``R`` of them run as one grouped ``Conv`` over the
-polyphase audio. The combine is an ``R``-point DFT across phases, the same for every ``j``, so
-it is one constant ``MatMul`` that needs no transpose. Real input: only ``q <= R / 2`` is
-computed (bins up to ``n_fft / 2``). Per frame this costs ``2 * n_fft * M + 2 * R * (R + 2) * M``
-multiply-adds instead of ``(n_fft + 2) * n_fft``: about 5x fewer at ``n_fft = 512``.
+polyphase audio. Real input halves that stage: ``Z_r[M - j] = exp(-2i pi r / R) * conj(Z_r[j])``,
+so only ``j <= M / 2`` is computed, and the bins ``M * q - j`` come from the same ``Z_r[j]``
+through ``X[M * q - j] = sum_r exp(-2i pi q r / R) * conj(Z_r[j])``. Both combines (``q <= R / 2``
+for ``j + M * q``, ``1 <= q <= R / 2`` for ``M * q - j``) are the same for every ``j``: one
+constant ``MatMul`` that needs no transpose, then one ``Gather`` puts the bins in order. Per frame
+this costs ``(M + 2) * n_fft + 4 * R * (R + 1) * (M // 2 + 1)`` multiply-adds instead of
+``(n_fft + 2) * n_fft``: about 7x fewer at ``n_fft = 512`` (36 k instead of 263 k).
 
-Graph ops: Slice, Reshape, Transpose, Conv, MatMul (plus Shape arithmetic for the dynamic
-length): TensorRT takes them all, batch and length stay dynamic.
+Graph ops: Slice, Reshape, Transpose, Conv, MatMul, Gather (plus Shape arithmetic for the
+dynamic length): TensorRT takes them all, batch and length stay dynamic.
 """
 
 from __future__ import annotations
@@ -45,9 +48,9 @@ def factored_radix(n_fft: int, hop_length: int) -> int | None:
 
 
 def _phase_kernels(n_fft: int, radix: int, window: np.ndarray) -> np.ndarray:
-    """``(radix * 2 * M, 1, M)`` float64: for phase ``r``, rows ``[Re Z_r[0..M), Im Z_r[0..M)]``."""
+    """``(radix * (M + 2), 1, M)`` float64: for phase ``r``, rows ``[Re Z_r[0..M/2], Im Z_r[0..M/2]]``."""
     taps = n_fft // radix
-    j = np.arange(taps)[:, None]
+    j = np.arange(taps // 2 + 1)[:, None]
     n = np.arange(taps)[None, :] * radix  # sample index of tap m in phase 0
     kernels = []
     for r in range(radix):
@@ -58,20 +61,34 @@ def _phase_kernels(n_fft: int, radix: int, window: np.ndarray) -> np.ndarray:
 
 
 def _combine_matrix(radix: int) -> np.ndarray:
-    """``(2 * Q, 2 * R)`` float64, ``Q = R / 2 + 1``: the R-point DFT over phases, real form.
+    """``(2 * (R + 1), 2 * R)`` float64: the R-point DFTs over phases, real form.
 
-    Columns follow the conv's channels ``(r, [re, im])``; rows are ``([re, im], q)``.
+    Columns follow the conv's channels ``(r, [re, im])``. Rows are ``([re, im], f)``: for
+    ``f <= R / 2`` bin ``j + M * f`` from ``Z_r[j]``; for ``f = R / 2 + q`` (``q >= 1``) bin
+    ``M * q - j`` from ``conj(Z_r[j])``.
     """
-    q_count = radix // 2 + 1
-    q = np.arange(q_count)[:, None]
-    r = np.arange(radix)[None, :]
-    angle = 2.0 * np.pi * ((q * r) % radix) / radix
-    c, s = np.cos(angle), np.sin(angle)
-    out = np.zeros((2, q_count, radix, 2))
-    # (a + ib) * (c - is) = (ca + sb) + i(cb - sa)
-    out[0, :, :, 0], out[0, :, :, 1] = c, s
-    out[1, :, :, 0], out[1, :, :, 1] = -s, c
-    return out.reshape(2 * q_count, 2 * radix)
+    half = radix // 2
+    r = np.arange(radix)
+    out = np.zeros((2, radix + 1, radix, 2))
+    for f in range(radix + 1):
+        q, sign = (f, 1.0) if f <= half else (f - half, -1.0)
+        angle = 2.0 * np.pi * ((q * r) % radix) / radix
+        c, s = np.cos(angle), np.sin(angle)
+        # (c - is) * (a + i sign b) = (ca + sign sb) + i(sign cb - sa)
+        out[0, f, :, 0], out[0, f, :, 1] = c, sign * s
+        out[1, f, :, 0], out[1, f, :, 1] = -s, sign * c
+    return out.reshape(2 * (radix + 1), 2 * radix)
+
+
+def _bin_order(n_fft: int, radix: int) -> np.ndarray:
+    """``(n_fft // 2 + 1,)`` int64: where bin ``k`` sits among the combine's ``(f, j)`` outputs."""
+    taps = n_fft // radix
+    half_taps, half = taps // 2, radix // 2
+    k = np.arange(n_fft // 2 + 1)
+    j, q = k % taps, k // taps
+    low = j <= half_taps
+    f = np.where(low, q, half + q + 1)
+    return f * (half_taps + 1) + np.where(low, j, taps - j)
 
 
 class FactoredDFT(nn.Module):
@@ -103,14 +120,19 @@ class FactoredDFT(nn.Module):
         self.taps = n_fft // radix
         self.register_buffer("phase_kernel", torch.from_numpy(_phase_kernels(n_fft, radix, window)).float())
         self.register_buffer("combine", torch.from_numpy(_combine_matrix(radix)).float())
+        self.register_buffer("bin_order", torch.from_numpy(_bin_order(n_fft, radix)), persistent=False)
         self.register_buffer("pair_sum", torch.ones(1, 2), persistent=False)
 
     def extra_repr(self) -> str:
         return f"n_fft={self.n_fft}, hop_length={self.hop_length}, radix={self.radix}"
 
     def _combined(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, time) -> (N, 2, Q * M, frames)``: re then im of bins ``0..Q * M - 1`` (a few past Nyquist)."""
-        radix, taps = self.radix, self.taps
+        """``(N, 1, time) -> (N, 2, (R + 1) * (M // 2 + 1), frames)``: re then im of the ``(f, j)`` outputs.
+
+        :attr:`bin_order` says where each bin ``0..n_fft // 2`` is; the other rows are bins past
+        Nyquist and repeats.
+        """
+        radix, half_taps = self.radix, self.taps // 2 + 1
         batch = x.shape[0]
         # Frames end on a multiple of R, so dropping the last time % R samples loses none.
         usable = (x.shape[-1] // radix) * radix
@@ -119,27 +141,28 @@ class FactoredDFT(nn.Module):
         phases = x.reshape(batch, x.shape[-1])[:, :usable].reshape(batch, usable // radix, radix).transpose(1, 2)
         z = torch.nn.functional.conv1d(phases, self.phase_kernel, stride=self.hop_length // radix, groups=radix)
         frames = z.shape[-1]
-        # (N, R * 2 * M, F) -> (N, 2R, M * F): the combine's rows run over (r, [re, im]) for every (j, f).
-        y = torch.matmul(self.combine, z.reshape(batch, 2 * radix, taps * frames))
-        return y.reshape(batch, 2, self.combine.shape[0] * taps // 2, frames)
+        # (N, R * 2 * (M/2 + 1), F) -> (N, 2R, (M/2 + 1) * F): the combine's columns run over
+        # (r, [re, im]) for every (j, frame).
+        y = torch.matmul(self.combine, z.reshape(batch, 2 * radix, half_taps * frames))
+        return y.reshape(batch, 2, (radix + 1) * half_taps, frames)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._combined(x)
-        return y[:, :, : self.n_freq].reshape(y.shape[0], 2 * self.n_freq, y.shape[-1])
+        y = torch.index_select(self._combined(x), 2, self.bin_order)
+        return y.reshape(y.shape[0], 2 * self.n_freq, y.shape[-1])
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """``re^2 + im^2`` of the bins, ``(N, 1, time) -> (N, n_freq, frames)``, traceable.
 
-        Squares all ``Q * M`` combined bins, sums ``[re, im]`` with a ``[1, 1]`` MatMul and only then
-        keeps the ``n_freq`` wanted: the copy that drops the bins past Nyquist moves half the data
-        it would before squaring, and in onnxruntime the MatMul beats ReduceSum over a size-2
-        axis, most at batch 1 (measured: docs/benchmarks.md). Same numbers as ``forward``, squared.
+        Squares the combined outputs, sums ``[re, im]`` with a ``[1, 1]`` MatMul and only then
+        gathers the ``n_freq`` bins in order: the gather moves half the data it would before
+        squaring, and in onnxruntime the MatMul beats ReduceSum over a size-2 axis, most at
+        batch 1 (measured: docs/benchmarks.md). Same numbers as ``forward``, squared.
         """
         y = self._combined(x)
         batch, rows, frames = y.shape[0], y.shape[2], y.shape[3]
         y = y.reshape(batch, 2, rows * frames)
         e = torch.matmul(self.pair_sum, y * y).reshape(batch, rows, frames)
-        return e[:, : self.n_freq]
+        return torch.index_select(e, 1, self.bin_order)
 
 
 def make_factored_dft(n_fft: int, hop_length: int, window: np.ndarray) -> nn.Module:
@@ -157,6 +180,12 @@ class AutoDFT(nn.Module):
     graph); in eager mode it calls ``torch.stft`` (an FFT), which agrees with both to float32
     rounding. Shapes as ``DirectDFT``: ``(N, 1, time) -> (N, 2 * n_freq, frames)``.
 
+    ``graph="direct"`` exports :class:`DirectDFT` instead (algorithm ``"auto-direct"``): 5 to 10
+    times the multiply-adds, and float32 rounding spread evenly instead of concentrated. A
+    factored DFT rounds each phase's partial sums, and for a strong tone that error lands on the
+    bins ``n_fft / R`` apart from it, about ``sqrt(n_fft / R)`` times higher than a direct
+    DFT's: seen in log-mel values 70-80 dB below a tone's peak (docs/presets.md).
+
     Example::
 
         >>> from audiofront.frontend.functional import get_window
@@ -164,12 +193,15 @@ class AutoDFT(nn.Module):
         torch.Size([1, 402, 98])
     """
 
-    def __init__(self, n_fft: int, hop_length: int, window: np.ndarray):
+    def __init__(self, n_fft: int, hop_length: int, window: np.ndarray, *, graph: str = "factored"):
         super().__init__()
+        if graph not in ("factored", "direct"):
+            raise ConfigError(f"graph must be 'factored' or 'direct', got {graph!r}")
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.n_freq = n_fft // 2 + 1
-        self.graph = make_factored_dft(n_fft, hop_length, window)
+        self.graph = make_factored_dft(n_fft, hop_length, window) if graph == "factored" else DirectDFT(
+            n_fft, hop_length, window)
         self.register_buffer("window", torch.from_numpy(np.asarray(window, dtype=np.float64)).float())
 
     def _stft(self, x: torch.Tensor) -> torch.Tensor:
