@@ -463,7 +463,11 @@ def amplitude_to_db(
     (default its last two dims; ``(-3, -2, -1)`` takes it jointly over channels, as Kapre does), so
     one example never depends on the rest of its batch.
     """
-    db = torch.log10(torch.clamp(x, min=amin)) * multiplier - multiplier * db_multiplier
+    # One Log and one Mul (log10 would add a Div pass over the whole tensor when exported);
+    # the offset only where there is one.
+    db = torch.log(torch.clamp(x, min=amin)) * (multiplier / math.log(10.0))
+    if db_multiplier != 0.0:
+        db = db - multiplier * db_multiplier
     if top_db is not None:
         peak = db.amax(dim=peak_dims, keepdim=True)
         db = torch.maximum(db, peak - top_db)

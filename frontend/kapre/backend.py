@@ -127,7 +127,7 @@ def magnitude_to_decibel(x: torch.Tensor, ref_value: float = 1.0, amin: float = 
 
     Example::
 
-        >>> magnitude_to_decibel(torch.tensor([[1.0, 1e-12]])).tolist()
+        >>> magnitude_to_decibel(torch.tensor([[1.0, 1e-12]])).round(decimals=4).tolist()
         [[0.0, -50.0]]
     """
     ref_value, amin, dynamic_range = check_db_args(ref_value, amin, dynamic_range)

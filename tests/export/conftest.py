@@ -35,23 +35,6 @@ def unseen_audio():
     return torch.randn(3, 12345, generator=gen) * 0.1
 
 
-@pytest.fixture(scope="session")
-def exported_preset(tmp_path_factory):
-    """``exported_preset(name) -> (module, path)``: each preset exported once per session (export is the slow part)."""
-    cache: dict[str, tuple] = {}
-    folder = tmp_path_factory.mktemp("presets")
-
-    def get(name: str):
-        if name not in cache:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                module = preset(name).eval()
-            cache[name] = (module, export_onnx(module, folder / f"{name}.onnx"))
-        return cache[name]
-
-    return get
-
-
 def _check_clean_and_parity(path, module, name):
     """The graph is clean, and ORT gives torch's numbers at batch sizes and lengths export never saw."""
     report = assert_clean_graph(path)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiofront.export import check_graph, check_tensorrt, export_onnx, read_metadata
+from audiofront.export import check_graph, check_tensorrt, read_metadata
 from audiofront.frontend import preset
 from tests.frontend.reference_signals import DB_PER_NEPER, KINDS, assert_log_close, batch
 
@@ -156,13 +156,13 @@ def _module(name: str):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("reference_presets")
+def exported(exported_preset):
+    """``exported(name) -> (path, session)``: the session-wide export of the preset, opened once here."""
     cache = {}
 
     def get(name: str):
         if name not in cache:
-            path = export_onnx(_module(name), folder / f"{name}.onnx")
+            path = exported_preset(name)[1]
             cache[name] = (path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
         return cache[name]
 
