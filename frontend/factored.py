@@ -118,6 +118,8 @@ class FactoredDFT(nn.Module):
         self.n_freq = n_fft // 2 + 1
         self.radix = radix
         self.taps = n_fft // radix
+        # Inputs whose length is a multiple of this skip the trim (see ``aligned``).
+        self.input_multiple = radix
         self.register_buffer("phase_kernel", torch.from_numpy(_phase_kernels(n_fft, radix, window)).float())
         self.register_buffer("combine", torch.from_numpy(_combine_matrix(radix)).float())
         self.register_buffer("bin_order", torch.from_numpy(_bin_order(n_fft, radix)), persistent=False)
@@ -126,19 +128,27 @@ class FactoredDFT(nn.Module):
     def extra_repr(self) -> str:
         return f"n_fft={self.n_fft}, hop_length={self.hop_length}, radix={self.radix}"
 
-    def _combined(self, x: torch.Tensor) -> torch.Tensor:
+    def _combined(self, x: torch.Tensor, aligned: bool = False) -> torch.Tensor:
         """``(N, 1, time) -> (N, 2, (R + 1) * (M // 2 + 1), frames)``: re then im of the ``(f, j)`` outputs.
 
         :attr:`bin_order` says where each bin ``0..n_fft // 2`` is; the other rows are bins past
-        Nyquist and repeats.
+        Nyquist and repeats. ``aligned=True`` promises ``time % R == 0`` (the caller padded to it).
         """
         radix, half_taps = self.radix, self.taps // 2 + 1
-        batch = x.shape[0]
-        # Frames end on a multiple of R, so dropping the last time % R samples loses none.
-        usable = (x.shape[-1] // radix) * radix
+        batch, length = x.shape[0], x.shape[-1]
         # reshape, not x[:, 0]: selecting the channel would copy the audio in onnxruntime (Gather).
+        x = x.reshape(batch, length)
+        if aligned:
+            if not isinstance(length, torch.Tensor):  # torch.jit.trace gives sizes as tensors
+                # Lets torch.export reshape a symbolic length into phases without the trim below.
+                torch._check(length % radix == 0)
+        else:
+            # Frames end on a multiple of R, so dropping the last time % R samples loses none. The
+            # trim copies the whole input in onnxruntime: Spectrogram pads to a multiple instead.
+            length = (length // radix) * radix
+            x = x[:, :length]
         # Sizes spelled out (no -1): a reshape cannot infer a dim when the batch is empty.
-        phases = x.reshape(batch, x.shape[-1])[:, :usable].reshape(batch, usable // radix, radix).transpose(1, 2)
+        phases = x.reshape(batch, length // radix, radix).transpose(1, 2)
         z = torch.nn.functional.conv1d(phases, self.phase_kernel, stride=self.hop_length // radix, groups=radix)
         frames = z.shape[-1]
         # (N, R * 2 * (M/2 + 1), F) -> (N, 2R, (M/2 + 1) * F): the combine's columns run over
@@ -146,11 +156,11 @@ class FactoredDFT(nn.Module):
         y = torch.matmul(self.combine, z.reshape(batch, 2 * radix, half_taps * frames))
         return y.reshape(batch, 2, (radix + 1) * half_taps, frames)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.index_select(self._combined(x), 2, self.bin_order)
+    def forward(self, x: torch.Tensor, *, aligned: bool = False) -> torch.Tensor:
+        y = torch.index_select(self._combined(x, aligned), 2, self.bin_order)
         return y.reshape(y.shape[0], 2 * self.n_freq, y.shape[-1])
 
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
+    def energy(self, x: torch.Tensor, *, aligned: bool = False) -> torch.Tensor:
         """``re^2 + im^2`` of the bins, ``(N, 1, time) -> (N, n_freq, frames)``, traceable.
 
         Squares the combined outputs, sums ``[re, im]`` with a ``[1, 1]`` MatMul and only then
@@ -158,7 +168,7 @@ class FactoredDFT(nn.Module):
         squaring, and in onnxruntime the MatMul beats ReduceSum over a size-2 axis, most at
         batch 1 (measured: docs/benchmarks.md). Same numbers as ``forward``, squared.
         """
-        y = self._combined(x)
+        y = self._combined(x, aligned)
         batch, rows, frames = y.shape[0], y.shape[2], y.shape[3]
         y = y.reshape(batch, 2, rows * frames)
         e = torch.matmul(self.pair_sum, y * y).reshape(batch, rows, frames)
@@ -211,18 +221,26 @@ class AutoDFT(nn.Module):
         return torch.stft(x.reshape(x.shape[0], x.shape[-1]), self.n_fft, self.hop_length,
                           window=self.window.to(x.dtype), center=False, return_complex=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def input_multiple(self) -> int:
+        """Input lengths that are a multiple of this save the graph a copy (``aligned=True``)."""
+        return getattr(self.graph, "input_multiple", 1)
+
+    def _graph_options(self, aligned: bool) -> dict:
+        return {"aligned": True} if aligned and self.input_multiple > 1 else {}
+
+    def forward(self, x: torch.Tensor, *, aligned: bool = False) -> torch.Tensor:
         if is_tracing():
-            return self.graph(x)
+            return self.graph(x, **self._graph_options(aligned))
         z = self._stft(x)
         return torch.cat([z.real, z.imag], dim=1)
 
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
+    def energy(self, x: torch.Tensor, *, aligned: bool = False) -> torch.Tensor:
         """``re^2 + im^2`` of the bins, ``(N, 1, time) -> (N, n_freq, frames)``: from ``torch.stft`` in eager
         mode, from the graph module's own ``energy`` (or its output) while tracing."""
         if is_tracing():
             if hasattr(self.graph, "energy"):
-                return self.graph.energy(x)
+                return self.graph.energy(x, **self._graph_options(aligned))
             y = self.graph(x)
             y = y.reshape(y.shape[0], 2, self.n_freq, y.shape[-1])
             return (y * y).sum(dim=1)

@@ -202,26 +202,36 @@ class Spectrogram(nn.Module):
             f"trainable={self.trainable}, algorithm={self.algorithm!r}"
         )
 
-    def _padded(self, waveform: torch.Tensor) -> torch.Tensor:
-        """``(..., time) -> (N, 1, padded time)``: what the DFT module takes."""
+    def _padded(self, waveform: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """``(..., time) -> (N, 1, padded time)``, what the DFT module takes, and whether its length is
+        a multiple of the DFT's ``input_multiple`` (then the DFT is told ``aligned=True``)."""
         check_waveform(waveform, self.min_length)
         x = to_compute_dtype(waveform, self.dft).reshape(-1, 1, waveform.shape[-1])
         if self.pad:
             x = torch.nn.functional.pad(x, (self.pad, self.pad))
+        aligned = False
         if self.center:
-            half = self.n_fft // 2
-            x = torch.nn.functional.pad(x, (half, half), mode=self.pad_mode)
+            half = right = self.n_fft // 2
+            multiple = getattr(self.dft, "input_multiple", 1)
+            if is_tracing() and multiple > 1 and not (self.pad_begin or self._pad_after) and half >= multiple:
+                # The factored graph drops the last time % R samples (no frame reaches them, R divides
+                # hop and n_fft); padding that much less spares it a copy of the whole input.
+                right = half - x.shape[-1] % multiple
+                aligned = True
+            x = torch.nn.functional.pad(x, (half, right), mode=self.pad_mode)
         if self.pad_begin or self._pad_after:
             x = torch.nn.functional.pad(x, (self.pad_begin, self._pad_after))
-        return x
+        return x, aligned
 
     def stft(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(..., time) -> (..., 2, n_freq, frames)``: real parts then imaginary parts."""
-        y = self.dft(self._padded(waveform))
+        x, aligned = self._padded(waveform)
+        y = self.dft(x, **({"aligned": True} if aligned else {}))
         return y.reshape(waveform.shape[:-1] + (2, self.n_freq, y.shape[-1]))
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return self._from_padded(self._padded(waveform), waveform.shape[:-1])
+        x, aligned = self._padded(waveform)
+        return self._from_padded(x, waveform.shape[:-1], aligned)
 
     def frame_specs(self) -> list[FrameSpec]:
         """Streaming steps: the zero ``pad`` (if any), then the STFT over ``n_fft`` samples every ``hop_length``."""
@@ -241,14 +251,15 @@ class Spectrogram(nn.Module):
         lead = x.shape[:-1]
         return self._from_padded(to_compute_dtype(x, self.dft).reshape(-1, 1, x.shape[-1]), lead)
 
-    def _from_padded(self, x: torch.Tensor, lead) -> torch.Tensor:
+    def _from_padded(self, x: torch.Tensor, lead, aligned: bool = False) -> torch.Tensor:
+        options = {"aligned": True} if aligned else {}
         if self.power is not None and hasattr(self.dft, "energy"):
             # The DFT module's own route to re^2 + im^2 (AutoDFT in eager mode: from torch.stft's
             # complex output; FactoredDFT, also when exported: squares before dropping bins).
-            e = self.dft.energy(x)
+            e = self.dft.energy(x, **options)
             energy = e.reshape(lead + e.shape[-2:])
         else:
-            y = self.dft(x)
+            y = self.dft(x, **options)
             y = y.reshape(lead + (2, self.n_freq, y.shape[-1]))
             if self.power is None:
                 return torch.stack([y.select(-3, 0), y.select(-3, 1)], dim=-1)

@@ -154,7 +154,7 @@ def _export(module: torch.nn.Module, example: torch.Tensor, path) -> onnx.ModelP
 # Ops TensorRT takes without plugins; an STFT/DFT op or a loop would fail this.
 PLAIN_OPS = {"Pad", "Reshape", "Transpose", "Conv", "MatMul", "Mul", "Add", "Slice", "Concat", "Shape", "Gather",
              "Div", "Squeeze", "Unsqueeze", "ReduceSum", "Log", "Clip", "Max", "Min", "Cast", "Constant", "Sub",
-             "ReduceMax", "Sqrt", "Pow", "Expand", "Range", "Split"}
+             "ReduceMax", "Sqrt", "Pow", "Expand", "Range", "Split", "Mod"}
 
 
 @pytest.mark.filterwarnings("ignore:Empty filters")
