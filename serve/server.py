@@ -233,6 +233,7 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
             "backend": pipeline.backend,
             "sample_rate": pipeline.sample_rate,
             "clip_samples": pipeline.clip_samples,
+            "long_clips": getattr(pipeline, "long_clips", "windows"),
             "classes": len(labels),
             "inflight": state["inflight"],
             "max_batch": config.max_batch,
