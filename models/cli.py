@@ -5,7 +5,8 @@
   compare with torch; exits 1 when the backends disagree or the notes come out wrong;
 - ``classify FILE...``: top-k labels of audio files (WAV/FLAC/OGG/MP3, any rate), ``--json``; the
   piano model's cached ONNX pipeline or any pipeline file (``--model``), on ONNX Runtime without
-  importing torch; ``--verbose`` prints the import, load and first-call times;
+  importing torch; ``--long-clips windows|truncate`` (default: the model's); ``--verbose`` prints
+  the import, load and first-call times and how short and long clips are handled;
 - ``evaluate``: the piano model's accuracy on held-out sets (= ``train --eval-only``).
 """
 
@@ -112,8 +113,9 @@ def read_audio(path) -> tuple:
     """``(mono float32 (time,), sample_rate)`` of an audio file; :class:`InputError` with the reason otherwise.
 
     Rejects unreadable files, rates outside [8000, 384000] Hz and NaN/Inf samples. Silence and
-    clips shorter than one window are classified as ``Pipeline.classify`` and ``audiofront serve``
-    classify them (zero-padded to a window), so the three agree.
+    clips shorter or longer than one window are classified as ``Pipeline.classify`` and
+    ``audiofront serve`` classify them (fitted by the pipeline's length policy: zero-padded to a
+    window, or passed at their own length to a preset graph that pads them itself), so the three agree.
     """
     import numpy as np
 
