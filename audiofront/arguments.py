@@ -1,8 +1,8 @@
 """Command-line arguments shared by several ``audiofront`` commands, defined once.
 
 The package CLIs (``runtime/cli.py``, ``models/cli.py``, ``serve/cli.py``, ``bench/cli.py``,
-``export/cli.py``) take ``--backend`` and ``--threads`` from here, so the commands spell, check
-and explain them the same way. Nothing here imports more than argparse: ``audiofront --help``
+``export/cli.py``) take ``--backend``, ``--threads`` and ``--long-clips`` from here, so the
+commands spell, check and explain them the same way. Nothing here imports more than argparse: ``audiofront --help``
 builds every command's parser.
 
 Example::
@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_backend_argument", "add_threads_argument", "add_verbose_argument", "positive_int"]
+__all__ = ["add_backend_argument", "add_threads_argument", "add_verbose_argument", "add_long_clips_argument",
+           "positive_int", "LONG_CLIPS"]
+
+#: The values of Pipeline's ``long_clips`` (:mod:`audiofront.runtime.lengths` takes them from here,
+#: so that building the parsers imports nothing but argparse).
+LONG_CLIPS = ("windows", "truncate")
 
 
 def positive_int(text: str) -> int:
@@ -45,6 +50,16 @@ def add_threads_argument(parser: argparse.ArgumentParser, *, default: int | None
     """``--threads N``: a positive thread count (``None``: the library's own choice)."""
     shown = "the library's choice" if default is None else str(default)
     parser.add_argument("--threads", type=positive_int, default=default, metavar="N", help=f"{what}; default {shown}")
+
+
+def add_long_clips_argument(parser: argparse.ArgumentParser) -> None:
+    """``--long-clips windows|truncate``: Pipeline's ``long_clips`` (``None`` when absent: the model's default)."""
+    parser.add_argument(
+        "--long-clips", choices=LONG_CLIPS, default=None,
+        help="a clip longer than the model's window: 'windows' averages overlapping windows, 'truncate' classifies "
+             "its first window only (as a reference extractor keeps its first max_length). Default: truncate for a "
+             "preset pipeline whose graph pads or trims like its extractor, windows for any other",
+    )
 
 
 def add_verbose_argument(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,8 @@
   compare with torch; exits 1 when the backends disagree or the notes come out wrong;
 - ``classify FILE...``: top-k labels of audio files (WAV/FLAC/OGG/MP3, any rate), ``--json``; the
   piano model's cached ONNX pipeline or any pipeline file (``--model``), on ONNX Runtime without
-  importing torch; ``--verbose`` prints the import, load and first-call times;
+  importing torch; ``--long-clips windows|truncate`` (default: the model's); ``--verbose`` prints
+  the import, load and first-call times and how short and long clips are handled;
 - ``evaluate``: the piano model's accuracy on held-out sets (= ``train --eval-only``).
 """
 
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from audiofront.arguments import add_backend_argument, add_threads_argument, add_verbose_argument
+from audiofront.arguments import add_backend_argument, add_long_clips_argument, add_threads_argument, add_verbose_argument
 
 __all__ = ["register", "add_evaluate_arguments", "DEMO_MELODY", "read_audio"]
 
@@ -71,7 +72,9 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("classify", help="name the piano note (or --model's labels) in audio files",
                               description="Top-k piano notes of each audio file (WAV/FLAC/OGG/MP3, any sample rate, "
-                                          "mixed to mono); window probabilities are averaged over the file. With "
+                                          "mixed to mono); window probabilities are averaged over the file (a "
+                                          "reference preset's pipeline classifies the first window, as its "
+                                          "extractor does: --long-clips). With "
                                           "--model, any pipeline ONNX or TensorRT engine and its labels. Runs "
                                           "without torch unless the backend is torch-* or the piano model's pipeline "
                                           "is not cached yet.")
@@ -80,6 +83,7 @@ def register(subparsers) -> None:
                    help="a pipeline .onnx or .engine (default: the shipped piano model, exported once into the cache)")
     add_backend_argument(p)
     add_threads_argument(p)
+    add_long_clips_argument(p)
     add_verbose_argument(p)
     p.add_argument("--top-k", type=int, default=3, help="labels per file (default 3)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -109,8 +113,9 @@ def read_audio(path) -> tuple:
     """``(mono float32 (time,), sample_rate)`` of an audio file; :class:`InputError` with the reason otherwise.
 
     Rejects unreadable files, rates outside [8000, 384000] Hz and NaN/Inf samples. Silence and
-    clips shorter than one window are classified as ``Pipeline.classify`` and ``audiofront serve``
-    classify them (zero-padded to a window), so the three agree.
+    clips shorter or longer than one window are classified as ``Pipeline.classify`` and
+    ``audiofront serve`` classify them (fitted by the pipeline's length policy: zero-padded to a
+    window, or passed at their own length to a preset graph that pads them itself), so the three agree.
     """
     import numpy as np
 
@@ -131,14 +136,15 @@ def _open_pipeline(args):
     from audiofront.runtime.backends import runs
 
     torch_backend = args.backend != "auto" and runs(args.backend, "torch")
+    options = dict(backend=args.backend, intra_op_num_threads=args.threads, long_clips=args.long_clips)
     if args.model is not None:
-        return Pipeline.load(args.model, backend=args.backend, intra_op_num_threads=args.threads)
+        return Pipeline.load(args.model, **options)
     if not torch_backend:
         from audiofront.models.cache import cached_pipeline_path
 
         cached = cached_pipeline_path()
         if cached.is_file():
-            return Pipeline.load(cached, backend=args.backend, intra_op_num_threads=args.threads)
+            return Pipeline.load(cached, **options)
     from audiofront.runtime.torch_runner import import_torch
 
     torch = import_torch("export the piano model into the cache once (or run it on a torch-* backend); "
@@ -148,8 +154,8 @@ def _open_pipeline(args):
     from audiofront.models.piano import load_pipeline, pipeline_onnx
 
     if torch_backend:
-        return load_pipeline(args.backend)
-    return Pipeline.load(pipeline_onnx(), backend=args.backend, intra_op_num_threads=args.threads)
+        return load_pipeline(args.backend, long_clips=args.long_clips)
+    return Pipeline.load(pipeline_onnx(), **options)
 
 
 def _describe_label(label: str) -> tuple[str, float | None]:
@@ -174,7 +180,7 @@ def _classify(args) -> int:
     results, failed, first_call = [], 0, None
     with pipeline:
         for path in args.files:
-            entry = {"file": path, "top": [], "windows": 0, "error": None}
+            entry = {"file": path, "top": [], "windows": 0, "truncated": False, "error": None}
             try:
                 audio, rate = read_audio(path)
                 t0 = time.perf_counter()
@@ -182,7 +188,7 @@ def _classify(args) -> int:
                 first_call = first_call if first_call is not None else time.perf_counter() - t0
                 if result.error:
                     raise InputError(result.error)
-                entry["windows"] = int(result.windows)
+                entry["windows"], entry["truncated"] = int(result.windows), bool(result.truncated)
                 for lab, p in result.top:
                     text, hz = _describe_label(lab)
                     entry["top"].append({"label": lab, **({"frequency_hz": hz} if hz is not None else {}),
@@ -194,7 +200,8 @@ def _classify(args) -> int:
             results.append(entry)
             if not args.json and entry["error"] is None:
                 window_word = "window" if entry["windows"] == 1 else "windows"
-                print(f"{path} ({entry['windows']} {window_word}, backend {pipeline.backend})")
+                cut = f", its first {pipeline.clip_samples} samples" if entry["truncated"] else ""
+                print(f"{path} ({entry['windows']} {window_word}{cut}, backend {pipeline.backend})")
                 for t in entry["top"]:
                     print(f"  {t['text']:<18} {t['probability']:.3f}")
     for entry in results:
@@ -212,6 +219,10 @@ def _classify(args) -> int:
               f"first call {first_call if first_call is not None else float('nan'):.3f} s, total "
               f"{time.perf_counter() - (START_TIME or started):.3f} s; torch imported: {'yes' if torch_loaded else 'no'}",
               file=sys.stderr)
+        short = ("passed at their own length (the graph pads them like its extractor)"
+                 if pipeline.lengths.fixes_own_length else f"zero-padded to {pipeline.clip_samples} samples")
+        print(f"audiofront classify: long clips: {pipeline.long_clips} "
+              f"({'default' if args.long_clips is None else '--long-clips'}); short clips {short}", file=sys.stderr)
     return 1 if failed else 0
 
 

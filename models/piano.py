@@ -198,9 +198,9 @@ def pipeline_onnx(path=None, *, weights_dir=None) -> Path:
     return export_pipeline(frontend, classifier, config, target)
 
 
-def load_pipeline(backend: str = "auto", *, weights_dir=None):
+def load_pipeline(backend: str = "auto", *, weights_dir=None, long_clips: str | None = None):
     """An ``audiofront.runtime.Pipeline`` over the shipped model: ONNX for ``auto`` and ONNX/TensorRT
-    backends, the torch modules for ``torch-cpu`` / ``torch-cuda``."""
+    backends, the torch modules for ``torch-cpu`` / ``torch-cuda``. ``long_clips``: the Pipeline's."""
     from audiofront.runtime import Pipeline
 
     from audiofront.runtime.backends import get_backend, runs
@@ -210,5 +210,5 @@ def load_pipeline(backend: str = "auto", *, weights_dir=None):
         return Pipeline.from_torch(frontend, classifier, labels=list(config["labels"]),
                                    sample_rate=int(config["sample_rate"]), clip_samples=int(config["clip_samples"]),
                                    output="logits", device=get_backend(backend).device,
-                                   layout="batch,bins,frames")
-    return Pipeline.load(pipeline_onnx(weights_dir=weights_dir), backend=backend)
+                                   layout="batch,bins,frames", long_clips=long_clips)
+    return Pipeline.load(pipeline_onnx(weights_dir=weights_dir), backend=backend, long_clips=long_clips)

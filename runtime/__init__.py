@@ -11,6 +11,8 @@ activated or probed, and this package runs ONNX and TensorRT pipelines without t
   registry: what runs here and why (:mod:`.backends`; one file per backend, ``*_runner.py``)
 - :class:`FrontEndClassifier` (torch composition, from :mod:`audiofront.export.classifier`)
 - :func:`load_audio`, :func:`prepare_audio` and friends (:mod:`.audio`)
+- :class:`LengthPolicy`, :data:`LONG_CLIPS` — how short and long clips are fitted to the model
+  (:mod:`.lengths`: a reference preset's graph pads or trims like its extractor)
 - :class:`StreamSession` (a streaming front-end graph, chunk by chunk), :class:`PipelineStream`
   (``Pipeline.stream()``: answers per hop) (:mod:`.streaming`)
 
@@ -52,6 +54,9 @@ _EXPORTS = {
     "pipeline_info": "artifact",
     "load_audio": "audio",
     "prepare_audio": "audio",
+    "prepare_mono": "audio",
+    "LengthPolicy": "lengths",
+    "LONG_CLIPS": "lengths",
     "as_audio_array": "audio",
     "select_channels": "audio",
     "resample": "audio",

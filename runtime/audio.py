@@ -19,6 +19,8 @@ Conventions:
 - A clip shorter than the model window is zero-padded at the end; a longer one is cut into
   windows of ``clip_samples`` every ``hop`` samples (default half a window), the last window
   aligned with the clip's end so every sample is seen and no window is mostly padding.
+  (A pipeline whose graph pads or trims like its model's extractor fits clips otherwise:
+  :mod:`audiofront.runtime.lengths`.)
 
 Every problem is an :class:`~audiofront.errors.InputError` that says what was expected.
 
@@ -58,6 +60,7 @@ __all__ = [
     "resample",
     "window_starts",
     "frame_windows",
+    "prepare_mono",
     "prepare_audio",
 ]
 
@@ -342,21 +345,19 @@ def frame_windows(audio: np.ndarray, clip_samples: int, hop: int | None = None) 
     return np.stack([audio[s : s + clip_samples] for s in starts])
 
 
-def prepare_audio(
+def prepare_mono(
     audio,
     sample_rate: int | None,
     *,
     target_rate: int,
-    clip_samples: int,
-    hop: int | None = None,
     channels: str | int = "mix",
     allow_int: bool = False,
 ) -> np.ndarray:
-    """Any audio -> model windows ``(n_windows, clip_samples)`` float32 at ``target_rate``.
+    """Any audio -> one mono clip ``(time,)`` float32 at ``target_rate`` (before any padding or windowing).
 
     ``audio`` is an array/tensor at ``sample_rate`` (``None``: already at ``target_rate``) or a
     file (path, bytes, file object), whose own rate is used. Channels are mixed or selected,
-    the result resampled with soxr, then padded or windowed.
+    the result resampled with soxr.
     """
     if isinstance(audio, (str, os.PathLike, bytes, bytearray)) or (hasattr(audio, "read") and not hasattr(audio, "shape")):
         data, rate = load_audio(audio)
@@ -369,4 +370,24 @@ def prepare_audio(
         raise InputError(
             f"audio of {data.shape[-1]} sample(s) at {rate} Hz is empty once resampled to {target_rate} Hz"
         )
+    return mono
+
+
+def prepare_audio(
+    audio,
+    sample_rate: int | None,
+    *,
+    target_rate: int,
+    clip_samples: int,
+    hop: int | None = None,
+    channels: str | int = "mix",
+    allow_int: bool = False,
+) -> np.ndarray:
+    """Any audio -> model windows ``(n_windows, clip_samples)`` float32 at ``target_rate``.
+
+    :func:`prepare_mono`, then :func:`frame_windows` (a short clip zero-padded, a long one windowed).
+    A Pipeline whose graph pads its input itself fits clips by its
+    :class:`~audiofront.runtime.lengths.LengthPolicy` instead.
+    """
+    mono = prepare_mono(audio, sample_rate, target_rate=target_rate, channels=channels, allow_int=allow_int)
     return frame_windows(mono, clip_samples, hop)

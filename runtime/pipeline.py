@@ -4,10 +4,19 @@ A pipeline is one model that takes audio windows ``(batch, clip_samples)`` at ``
 and gives one score per label: a prepended ``.onnx`` with ``audiofront.*`` metadata (kind
 ``pipeline``), a TensorRT ``.engine`` with its ``.engine.json`` sidecar, or a torch front-end
 and classifier (:meth:`Pipeline.from_torch`). Around the model it reads files, mixes or
-selects channels, resamples (soxr), windows long clips and pads short ones
-(:mod:`audiofront.runtime.audio`), runs windows in batches of at most ``max_batch_size``,
-turns logits into probabilities (softmax) when the model gives logits, and averages the
-window probabilities of each clip.
+selects channels, resamples (soxr) (:mod:`audiofront.runtime.audio`), fits each clip to the
+model (:mod:`audiofront.runtime.lengths`), runs windows in batches of at most
+``max_batch_size``, turns logits into probabilities (softmax) when the model gives logits, and
+averages the window probabilities of each clip.
+
+Fitting a clip: a reference preset's pipeline (``audiofront export --preset ast --classifier
+ast.onnx``), whose graph pads or trims to its fixed length itself (metadata ``fixed_frames`` /
+``fixed_samples``, dynamic time axis), gets a short clip at its own length, so it is padded as
+the model's extractor pads it (AST: fbank frames; CLAP: repeated), and a long clip's first
+``clip_samples`` only, as the extractor keeps (``long_clips="truncate"``). Any other pipeline
+gets short clips zero-padded in samples to ``clip_samples`` (all a fixed-length graph can take)
+and long clips cut into overlapping windows whose probabilities are averaged
+(``long_clips="windows"``). ``long_clips`` overrides either default.
 
 The backend comes from the registry (:mod:`audiofront.runtime.backends`); this module knows
 none by name. It imports no torch: only :meth:`Pipeline.from_torch` and the torch backends do.
@@ -32,24 +41,28 @@ import numpy as np
 from audiofront.errors import AudiofrontError, BackendUnavailable, ConfigError, InputError, ModelFileError
 from audiofront.export.metadata import FEATURE_LAYOUTS, OUTPUT_KINDS
 from audiofront.runtime.artifact import PipelineInfo, check_model_io, pipeline_info, read_pipeline_metadata
-from audiofront.runtime.audio import check_channels, check_sample_range, check_sample_rate, is_torch_tensor, prepare_audio
+from audiofront.runtime.audio import check_channels, check_sample_range, check_sample_rate, is_torch_tensor, prepare_mono
 from audiofront.runtime.backends import auto_order, choose_backend, get_backend
+from audiofront.runtime.lengths import LONG_CLIPS, check_long_clips, group_by_width, length_policy
 from audiofront.runtime.runner import Runner, RunnerError, TensorSpec
 
-__all__ = ["Pipeline", "Classification", "FEATURE_LAYOUTS"]
+__all__ = ["Pipeline", "Classification", "FEATURE_LAYOUTS", "LONG_CLIPS"]
 
 
 @dataclass
 class Classification:
     """One item's result: ``top`` holds the ``top_k`` ``(label, probability)`` pairs, best first;
-    ``probabilities`` all classes ``(n_classes,)`` averaged over the item's ``windows``. When the
-    item failed, ``error`` says why and ``top``/``probabilities`` are empty/None."""
+    ``probabilities`` all classes ``(n_classes,)`` averaged over the item's ``windows``;
+    ``truncated`` is True when the clip was longer than ``clip_samples`` and only its first
+    ``clip_samples`` were classified (``long_clips="truncate"``). When the item failed, ``error``
+    says why and ``top``/``probabilities`` are empty/None."""
 
     source: str
     top: list[tuple[str, float]] = field(default_factory=list)
     probabilities: np.ndarray | None = None
     error: str | None = None
     windows: int = 0
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -68,6 +81,7 @@ class Classification:
             "probabilities": None if self.probabilities is None else [float(v) for v in self.probabilities],
             "error": self.error,
             "windows": self.windows,
+            "truncated": self.truncated,
         }
 
 
@@ -106,10 +120,15 @@ class Pipeline:
     Attributes: ``backend`` (``"tensorrt"``, ``"onnxruntime-cuda"``, ``"torch-cuda"``,
     ``"onnxruntime-cpu"``, ``"torch-cpu"``, or ``"onnxruntime-tensorrt"``), ``backend_reason``,
     ``sample_rate``, ``clip_samples``, ``labels``, ``n_classes``, ``output`` (what the model
-    gives), ``source``, ``metadata``, ``runner``. Options: ``channels`` (``"mix"`` or an index),
-    ``hop`` (window hop in samples, default ``clip_samples // 2``), ``allow_int`` (accept
-    integer PCM arrays), ``max_batch_size`` (windows per backend call). ``check=True`` runs one
-    window at construction to verify the model gives what its metadata says.
+    gives), ``source``, ``metadata``, ``runner``, ``lengths`` (the
+    :class:`~audiofront.runtime.lengths.LengthPolicy`: ``lengths.fixes_own_length`` when the graph
+    pads short clips itself, ``lengths.min_samples``). Options: ``channels`` (``"mix"`` or an
+    index), ``hop`` (window hop in samples, default ``clip_samples // 2``), ``long_clips``
+    (``"windows"``: average overlapping windows; ``"truncate"``: the first ``clip_samples`` only;
+    ``None``: ``"truncate"`` where the graph fixes its own length like its extractor, else
+    ``"windows"``; see the module doc), ``allow_int`` (accept integer PCM arrays),
+    ``max_batch_size`` (windows per backend call). ``check=True`` runs one window at
+    construction to verify the model gives what its metadata says.
 
     ``predict``/``classify`` may be called from several threads.
     """
@@ -124,11 +143,13 @@ class Pipeline:
         source: str,
         channels: str | int = "mix",
         hop: int | None = None,
+        long_clips: str | None = None,
         allow_int: bool = False,
         max_batch_size: int = 32,
         check: bool = True,
     ):
         self.channels = check_channels(channels)
+        check_long_clips(long_clips)
         if hop is not None:
             _check_positive("hop", hop)
             if hop > info.clip_samples:
@@ -152,6 +173,14 @@ class Pipeline:
             self.input_name, self.output_name = check_model_io(runner.input_specs, runner.output_specs, info, source)
             audio_spec = runner.input_specs[0]
             self._fixed_batch = audio_spec.static_dim(0) if audio_spec.rank else None
+            # A TensorRT engine takes the time its optimisation profile allows, whatever the graph could.
+            profile = getattr(runner, "profile_shapes", {}).get(self.input_name)
+            self.lengths = length_policy(
+                self.metadata, self.clip_samples, long_clips=long_clips,
+                time_dim=audio_spec.static_dim(audio_spec.rank - 1) if audio_spec.rank else None,
+                min_time=int(profile[0][-1]) if profile else None,
+            )
+            self.long_clips = self.lengths.long_clips
             limits = [self.max_batch_size, runner.max_batch_size, self._fixed_batch]
             self._chunk = min(x for x in limits if x is not None)
             if check:
@@ -169,6 +198,7 @@ class Pipeline:
         *,
         channels: str | int = "mix",
         hop: int | None = None,
+        long_clips: str | None = None,
         allow_int: bool = False,
         max_batch_size: int = 32,
         check: bool = True,
@@ -179,13 +209,15 @@ class Pipeline:
 
         Raises :class:`ModelFileError` when the file is missing, unreadable, or not what its
         metadata says; :class:`BackendUnavailable` (with the reason) when the backend cannot run
-        here; :class:`ConfigError` for a bad option.
+        here; :class:`ConfigError` for a bad option (``long_clips`` not in :data:`LONG_CLIPS`...).
         """
+        check_long_clips(long_clips)
         path = Path(path)
         source = str(path)
         meta, kind = read_pipeline_metadata(path)
         info = pipeline_info(meta, f"engine sidecar of {source!r}" if kind == "engine" else f"model file {source!r}")
-        options = dict(channels=channels, hop=hop, allow_int=allow_int, max_batch_size=max_batch_size, check=check)
+        options = dict(channels=channels, hop=hop, long_clips=long_clips, allow_int=allow_int,
+                       max_batch_size=max_batch_size, check=check)
         # With "auto", a backend that passed its probe but fails to start on this model (GPU out of
         # memory, a provider library missing) is skipped like an unusable one, and the reason says so.
         failed: dict[str, str] = {}
@@ -213,6 +245,7 @@ class Pipeline:
         layout: str = "batch,1,bins,frames",
         channels: str | int = "mix",
         hop: int | None = None,
+        long_clips: str | None = None,
         allow_int: bool = False,
         max_batch_size: int = 32,
         check: bool = True,
@@ -222,6 +255,8 @@ class Pipeline:
 
         ``sample_rate`` defaults to ``frontend.sample_rate`` (a preset records it). ``device`` is
         ``"cpu"``, ``"cuda"``/``"cuda:N"`` or ``"auto"`` (the best usable torch backend).
+        The module is fed windows of exactly ``clip_samples``: short clips are zero-padded in
+        samples, and ``long_clips`` defaults to ``"windows"`` (as for any fixed-length model).
         """
         if classifier is None:
             module = frontend
@@ -273,7 +308,8 @@ class Pipeline:
         try:
             return cls(
                 runner, info, backend=choice.name, backend_reason=choice.reason, source=f"torch {type(module).__name__}",
-                channels=channels, hop=hop, allow_int=allow_int, max_batch_size=max_batch_size, check=check,
+                channels=channels, hop=hop, long_clips=long_clips, allow_int=allow_int,
+                max_batch_size=max_batch_size, check=check,
             )
         except ModelFileError as exc:  # nothing was loaded from a file: the arguments disagree with the modules
             raise ConfigError(str(exc)) from None
@@ -307,10 +343,10 @@ class Pipeline:
 
     # ----- inference --------------------------------------------------------------------------
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        """Raw model output for ``(n, clip_samples)`` float32, n <= chunk size."""
+        """Raw model output for ``(n, width)`` float32, n <= chunk size (width: :meth:`LengthPolicy.accepts`)."""
         n = batch.shape[0]
         if self._fixed_batch is not None and n < self._fixed_batch:
-            padded = np.zeros((self._fixed_batch, self.clip_samples), np.float32)
+            padded = np.zeros((self._fixed_batch, batch.shape[1]), np.float32)
             padded[:n] = batch
             batch = padded
         if self.input_layout == "batch,channels,time":
@@ -321,12 +357,13 @@ class Pipeline:
     def _check_windows(self, windows) -> np.ndarray:
         if is_torch_tensor(windows):
             windows = windows.detach().to("cpu").numpy()
+        widths = self.lengths.describe_widths()
         if not isinstance(windows, np.ndarray):
-            raise InputError(f"windows must be a numpy array (batch, {self.clip_samples}), got {type(windows).__name__}")
+            raise InputError(f"windows must be a numpy array (batch, {widths}), got {type(windows).__name__}")
         if windows.dtype.kind != "f":
             raise InputError(f"windows must hold float samples, got dtype {windows.dtype}")
-        if windows.ndim != 2 or windows.shape[1] != self.clip_samples:
-            raise InputError(f"windows must have shape (batch, {self.clip_samples}), got {windows.shape}")
+        if windows.ndim != 2 or not self.lengths.accepts(windows.shape[1]):
+            raise InputError(f"windows must have shape (batch, {widths}), got {windows.shape}")
         windows = np.ascontiguousarray(windows, dtype=np.float32)
         if not np.isfinite(windows).all():
             raise InputError("windows hold NaN or infinite samples")
@@ -336,7 +373,10 @@ class Pipeline:
     def predict(self, windows) -> np.ndarray:
         """``(batch, clip_samples)`` float audio windows -> ``(batch, n_classes)`` float32 probabilities.
 
-        Runs in chunks of at most ``max_batch_size``; an item's result does not depend on its batch.
+        Where the graph fixes its own length (``lengths.fixes_own_length``), the windows of one call
+        may also be shorter, all of one width in [``lengths.min_samples``, ``clip_samples``]: the
+        graph pads them as the model's extractor does. Runs in chunks of at most
+        ``max_batch_size``; an item's result does not depend on its batch.
         """
         if not self.runner.is_active:
             raise RunnerError(f"pipeline {self.source} is closed")
@@ -352,64 +392,79 @@ class Pipeline:
         return np.concatenate(parts)
 
     def prepare(self, audio, sample_rate: int | None = None) -> np.ndarray:
-        """One clip -> ``(n_windows, clip_samples)`` float32 at the model's rate.
+        """One clip -> the model's input rows ``(n_windows, width)`` float32 at the model's rate.
 
         ``audio``: a numpy array or torch tensor, ``(time,)`` or ``(channels, time)``, at
         ``sample_rate`` (``None``: already at ``self.sample_rate``); or an audio file (path,
         bytes, binary file object), read with soundfile at its own rate.
+
+        ``width`` is ``clip_samples``, except for a short clip on a graph that fixes its own
+        length: its own length (at least ``lengths.min_samples``, zero-padded up to that), so
+        that the graph pads it like the model's extractor. A long clip gives one row
+        (``long_clips="truncate"``: its first ``clip_samples``) or its overlapping windows.
         """
-        return prepare_audio(
-            audio, sample_rate, target_rate=self.sample_rate, clip_samples=self.clip_samples,
-            hop=self.hop, channels=self.channels, allow_int=self.allow_int,
-        )
+        return self._prepare(audio, sample_rate)[0]
+
+    def _prepare(self, audio, sample_rate: int | None) -> tuple[np.ndarray, int]:
+        mono = prepare_mono(audio, sample_rate, target_rate=self.sample_rate, channels=self.channels,
+                            allow_int=self.allow_int)
+        return self.lengths.fit(mono, self.hop), int(mono.size)
 
     def classify(self, items, *, sample_rate: int | None = None, top_k: int = 5) -> list[Classification]:
         """Classify clips: a list of arrays/tensors (at ``sample_rate``) and/or audio files, or one item.
 
-        Each item's window probabilities are averaged. A bad item gets a :class:`Classification`
-        with ``error`` set; the others are still classified.
+        Each item is fitted to the model (:meth:`prepare`) and its window probabilities are
+        averaged. Items whose rows have the same width share backend calls; other widths (short
+        clips on a graph that pads them itself) run in calls of their own, so an item's answer
+        never depends on the others. A bad item gets a :class:`Classification` with ``error``
+        set; the others are still classified.
         """
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
             raise ConfigError(f"top_k must be a non-negative integer, got {top_k!r}")
         items = [items] if _is_single(items) else list(items)
         results: list[Classification | None] = [None] * len(items)
-        prepared: list[tuple[int, np.ndarray]] = []
+        prepared: list[tuple[int, np.ndarray, int]] = []
         for i, item in enumerate(items):
             source = _describe(item, i)
             try:
-                prepared.append((i, self.prepare(item, sample_rate)))
+                prepared.append((i, *self._prepare(item, sample_rate)))
             except AudiofrontError as exc:
                 results[i] = Classification(source, error=str(exc))
             except Exception as exc:  # a reader's unexpected failure must not take the batch down
                 results[i] = Classification(source, error=f"{type(exc).__name__}: {exc}")
-        if prepared:
+        per_item: list = [None] * len(prepared)
+        for members in group_by_width([w for _, w, _ in prepared]).values():
             try:
-                probs = self.predict(np.concatenate([w for _, w in prepared]))
-                splits = np.cumsum([len(w) for _, w in prepared])[:-1]
-                per_item = np.split(probs, splits)
+                probs = self.predict(np.concatenate([prepared[k][1] for k in members]))
+                splits = np.cumsum([len(prepared[k][1]) for k in members])[:-1]
+                for k, p in zip(members, np.split(probs, splits)):
+                    per_item[k] = p
             except Exception:  # find the item at fault: run them one by one
-                per_item = []
-                for i, windows in prepared:
+                for k in members:
                     try:
-                        per_item.append(self.predict(windows))
+                        per_item[k] = self.predict(prepared[k][1])
                     except Exception as exc:
-                        per_item.append(exc)
-            for (i, windows), probs in zip(prepared, per_item):
-                source = _describe(items[i], i)
-                if isinstance(probs, Exception):
-                    results[i] = Classification(source, error=f"{type(probs).__name__}: {probs}", windows=len(windows))
-                    continue
-                mean = probs.mean(axis=0, dtype=np.float64).astype(np.float32)
-                order = np.argsort(-mean, kind="stable")[: min(top_k, self.n_classes)]
-                results[i] = Classification(
-                    source, [(self.labels[j], float(mean[j])) for j in order], mean, None, len(windows)
-                )
+                        per_item[k] = exc
+        for (i, windows, length), probs in zip(prepared, per_item):
+            source = _describe(items[i], i)
+            truncated = length > self.clip_samples and self.long_clips == "truncate"
+            if isinstance(probs, Exception):
+                results[i] = Classification(source, error=f"{type(probs).__name__}: {probs}", windows=len(windows),
+                                            truncated=truncated)
+                continue
+            mean = probs.mean(axis=0, dtype=np.float64).astype(np.float32)
+            order = np.argsort(-mean, kind="stable")[: min(top_k, self.n_classes)]
+            results[i] = Classification(
+                source, [(self.labels[j], float(mean[j])) for j in order], mean, None, len(windows), truncated
+            )
         return results
 
     def stream(self, *, hop: int | None = None):
         """Classify live audio per ``hop`` (default: this pipeline's hop): a
         :class:`~audiofront.runtime.streaming.PipelineStream` over ``(streams, samples)`` chunks of mono
-        audio at ``sample_rate``, whose final answers equal :meth:`classify` of the whole clips."""
+        audio at ``sample_rate``, whose final answers equal :meth:`classify` of the whole clips
+        (with ``long_clips="truncate"``: every window is answered as it completes, the final
+        answer is the first window's)."""
         from audiofront.runtime.streaming import PipelineStream
 
         return PipelineStream(self, hop=self.hop if hop is None else hop)
@@ -428,5 +483,5 @@ class Pipeline:
     def __repr__(self) -> str:
         return (
             f"Pipeline(source={self.source!r}, backend={self.backend!r}, sample_rate={self.sample_rate}, "
-            f"clip_samples={self.clip_samples}, n_classes={self.n_classes})"
+            f"clip_samples={self.clip_samples}, n_classes={self.n_classes}, long_clips={self.long_clips!r})"
         )

@@ -6,8 +6,8 @@
   metadata contract (prefix, pre-roll, ``valid_samples`` at the end), so the frames equal the
   offline front-end's.
 - :class:`SlidingWindows` cuts streams into the windows :meth:`Pipeline.classify` would cut from
-  the whole clip (``clip_samples`` long, every ``hop``; a short clip zero-padded; a last window
-  aligned to the end), as they complete.
+  the whole clip (``clip_samples`` long, every ``hop``; a short clip zero-padded, or given at its
+  own length to a graph that pads it itself; a last window aligned to the end), as they complete.
 - :class:`PipelineStream` (``Pipeline.stream()``): windows through the pipeline as they complete,
   probabilities per hop, and at the end the same :class:`Classification` as ``classify``.
   Each window runs the pipeline's own graph: the front-end of an offline-trained classifier pads
@@ -160,14 +160,23 @@ class SlidingWindows:
 
     ``push(chunk) -> [(start, windows (batch, clip_samples)), ...]``; ``flush()`` gives the windows
     offline adds at the end (a short clip zero-padded, a last window aligned to the end).
+    ``lengths`` (a pipeline's :class:`~audiofront.runtime.lengths.LengthPolicy`) says how a short
+    clip is padded (``None``: zeros to ``clip_samples``); the windows of a long one are always all
+    given (a policy that truncates keeps the first for its answer: ``lengths.answer_rows``).
     """
 
-    def __init__(self, clip_samples: int, hop: int | None = None):
+    def __init__(self, clip_samples: int, hop: int | None = None, *, lengths=None):
         from audiofront.runtime.audio import _check_hop
+        from audiofront.runtime.lengths import LengthPolicy
 
         if isinstance(clip_samples, bool) or not isinstance(clip_samples, int) or clip_samples < 1:
             raise ConfigError(f"clip_samples must be a positive integer, got {clip_samples!r}")
+        if lengths is None:
+            lengths = LengthPolicy(clip_samples)
+        elif not isinstance(lengths, LengthPolicy) or lengths.clip_samples != clip_samples:
+            raise ConfigError(f"lengths must be a LengthPolicy for clip_samples={clip_samples}, got {lengths!r}")
         self.clip_samples = clip_samples
+        self.lengths = lengths
         self.hop = _check_hop(hop, clip_samples)
         self.reset()
 
@@ -204,7 +213,7 @@ class SlidingWindows:
             raise InputError("flush() needs audio: push at least one sample first (and flush once)")
         self.done = True
         if self.total < self.clip_samples:
-            return [(0, np.pad(self._buffer, ((0, 0), (0, self.clip_samples - self.total))))]
+            return [(0, self.lengths.pad_short(self._buffer))]
         last = self._next - self.hop  # start of the last window given
         if self.total > self.clip_samples and last + self.clip_samples < self.total:
             start = self.total - self.clip_samples
@@ -217,12 +226,13 @@ class PipelineStream:
 
     ``push(chunk)`` / ``flush()`` -> ``[WindowResult, ...]`` (the windows completed, all streams,
     one ``predict`` call); ``classifications(top_k)`` after ``flush()``: per stream, the mean over
-    its windows, equal to ``pipeline.classify`` of the whole clip.
+    its windows (the first only where the pipeline's ``long_clips`` is ``"truncate"``), equal to
+    ``pipeline.classify`` of the whole clip.
     """
 
     def __init__(self, pipeline, *, hop: int | None = None, predict: Callable | None = None):
         self.pipeline = pipeline
-        self.windows = SlidingWindows(pipeline.clip_samples, hop)
+        self.windows = SlidingWindows(pipeline.clip_samples, hop, lengths=getattr(pipeline, "lengths", None))
         self._predict = predict or pipeline.predict
         self._probs: list[list[np.ndarray]] = []
 
@@ -263,8 +273,12 @@ class PipelineStream:
             raise InputError("classifications() comes after flush(): the last windows are not in yet")
         labels = self.pipeline.labels
         out = []
+        lengths = self.windows.lengths
         for i, rows in enumerate(self._probs):
+            rows = rows[: lengths.answer_rows(len(rows))]
             mean = np.stack(rows).mean(axis=0, dtype=np.float64).astype(np.float32)
             order = np.argsort(-mean, kind="stable")[: min(top_k, len(labels))]
-            out.append(Classification(f"stream {i}", [(labels[j], float(mean[j])) for j in order], mean, None, len(rows)))
+            truncated = self.windows.total > self.windows.clip_samples and lengths.long_clips == "truncate"
+            out.append(Classification(f"stream {i}", [(labels[j], float(mean[j])) for j in order], mean, None,
+                                      len(rows), truncated))
         return out

@@ -46,7 +46,8 @@ class MicroBatcher:
     """Batch concurrent ``submit`` calls into ``predict(windows) -> rows`` calls.
 
     ``predict`` takes ``(batch, clip_samples)`` float32 and returns ``(batch, ...)``, one row per
-    window; it runs on one worker thread, so the event loop keeps accepting requests while a batch
+    window (requests whose windows have another width, such as a short clip that a preset
+    pipeline takes unpadded, go in batches of their own width); it runs on one worker thread, so the event loop keeps accepting requests while a batch
     runs (and those requests form the next batch). A request with more than ``max_batch`` windows
     is split over several batches. ``max_queue`` bounds the requests inside the batcher (``None``:
     unbounded); past it ``submit`` raises :class:`QueueFull`. ``on_batch(rows, requests, seconds)``
@@ -155,6 +156,10 @@ class MicroBatcher:
             job = self._jobs[0]
             n = job.windows.shape[0]
             if batch and rows + n > self.max_batch:
+                break
+            # Windows of another width (a short clip a graph pads itself) cannot share the call:
+            # they go first in the next batch, so the queue stays in arrival order.
+            if batch and job.windows.shape[1:] != batch[0].windows.shape[1:]:
                 break
             self._jobs.popleft()
             self._queued_rows -= n

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from audiofront.arguments import add_backend_argument, add_threads_argument
+from audiofront.arguments import add_backend_argument, add_long_clips_argument, add_threads_argument
 from audiofront.errors import BackendUnavailable
 
 __all__ = ["register", "serve", "triton"]
@@ -48,16 +48,17 @@ def serve(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(args.threads)
         model = "piano88"
-        pipeline = load_pipeline(args.backend)
+        pipeline = load_pipeline(args.backend, long_clips=args.long_clips)
     else:
         model = args.model or _default_model()
         # The pipeline's own chunking must not split a micro-batch again.
         pipeline = Pipeline.load(model, backend=args.backend, max_batch_size=max(32, args.max_batch),
-                                 intra_op_num_threads=args.threads)
+                                 intra_op_num_threads=args.threads, long_clips=args.long_clips)
     try:
         app = create_app(pipeline, config, model_name=Path(model).stem)
         print(f"audiofront serve: {model} on {pipeline.backend} ({pipeline.backend_reason}); "
-              f"{pipeline.sample_rate} Hz, {pipeline.clip_samples}-sample windows, {pipeline.n_classes} classes; "
+              f"{pipeline.sample_rate} Hz, {pipeline.clip_samples}-sample windows, {pipeline.n_classes} classes, "
+              f"long clips: {pipeline.long_clips}; "
               f"max_batch {config.max_batch}, max_wait {config.max_wait_ms:g} ms, max_queue {config.max_queue}",
               file=sys.stderr)
         print(f"listening on http://{args.host}:{args.port} (POST /v1/classify, GET /healthz, GET /metrics)",
@@ -105,6 +106,7 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=8000)
     add_backend_argument(p)
+    add_long_clips_argument(p)
     p.add_argument("--max-batch", type=int, default=16, help="windows per predict call (default 16)")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="longest wait for batch-mates (default 5)")
     p.add_argument("--max-queue", type=int, default=256, help="requests in flight before 503 (default 256)")

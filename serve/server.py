@@ -12,7 +12,10 @@ Endpoints:
   (:mod:`audiofront.serve.streaming`).
 
 Requests arriving together are micro-batched (:class:`~audiofront.serve.batching.MicroBatcher`);
-each request's probabilities are the mean over its own windows only. Limits give clear errors,
+each request's probabilities are the mean over its own windows only. A clip is fitted to the model
+by ``pipeline.prepare``, as ``Pipeline.classify`` fits it (a preset pipeline takes a short clip at
+its own length and a long one's first window: :mod:`audiofront.runtime.lengths`); ``/healthz``
+says which (``long_clips``). Limits give clear errors,
 all as ``{"error", "status"}`` JSON: 413 (body or clip too large), 415 (media type), 400 (corrupt
 audio, bad query), 408 (the body did not arrive within ``body_timeout_s``), 404/405 (no such
 endpoint or method), 503 with ``Retry-After`` (more than ``max_queue`` requests in flight). A
@@ -233,6 +236,7 @@ def create_app(pipeline, config: Optional[ServeConfig] = None, *, model_name: st
             "backend": pipeline.backend,
             "sample_rate": pipeline.sample_rate,
             "clip_samples": pipeline.clip_samples,
+            "long_clips": getattr(pipeline, "long_clips", "windows"),
             "classes": len(labels),
             "inflight": state["inflight"],
             "max_batch": config.max_batch,

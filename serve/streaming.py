@@ -10,7 +10,8 @@ Protocol (one stream per connection):
   completes (the windows ``POST /v1/classify`` would cut from the whole clip);
 - send the text ``{"type": "end"}`` (or ``end``): the server sends the last windows, then
   ``{"type": "result", "top", "windows", "sample_rate", "duration_s"}`` — what ``POST
-  /v1/classify`` answers for the same audio — and closes;
+  /v1/classify`` answers for the same audio (for a pipeline that truncates long clips, the first
+  window's answer: every window is still answered as it completes) — and closes;
 - a bad message gets ``{"type": "error", "message"}`` and close code 1008 (1009: too long).
 
 Windows go through the server's micro-batcher, with the classify requests.
@@ -66,7 +67,8 @@ def add_stream_route(app, pipeline, batcher, config, metrics=None) -> None:
         if asked_rate != rate:
             return await fail(f"sample_rate must be the model's {rate} Hz for a stream (streams are not resampled), "
                               f"got {asked_rate}")
-        windows = SlidingWindows(pipeline.clip_samples, hop)
+        # The pipeline's length policy: a short stream padded as POST /v1/classify pads it.
+        windows = SlidingWindows(pipeline.clip_samples, hop, lengths=getattr(pipeline, "lengths", None))
         rows: list[np.ndarray] = []
         max_samples = int(config.max_seconds * rate)
 
@@ -109,7 +111,9 @@ def add_stream_route(app, pipeline, batcher, config, metrics=None) -> None:
             return
         except AudiofrontError as exc:
             return await fail(str(exc))
-        # As POST /v1/classify: the mean of the stream's windows, in float64, given as float32.
+        # As POST /v1/classify: the mean of the stream's windows (the first only where the pipeline
+        # truncates long clips), in float64, given as float32.
+        rows = rows[: windows.lengths.answer_rows(len(rows))]
         probabilities = np.stack(rows).mean(axis=0, dtype=np.float64).astype(np.float32)
         result = {"type": "result", "top": _top(probabilities, labels, top_k), "windows": len(rows),
                   "sample_rate": rate, "duration_s": round(windows.total / rate, 6)}

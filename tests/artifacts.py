@@ -1,6 +1,7 @@
-"""Small real ONNX artifacts shared by the serving and Triton tests (their conftests import the
-fixtures): a log-mel front-end, an (untrained) KapreConvNet classifier, and the two prepended into
-one pipeline, all at 16 kHz with 1 s windows."""
+"""Small real ONNX artifacts shared by the serving, Triton and runtime tests (their conftests import
+the fixtures): a log-mel front-end, an (untrained) KapreConvNet classifier, and the two prepended
+into one pipeline, all at 16 kHz with 1 s windows; and a pipeline whose graph pads or trims its
+frames to a fixed count itself, as a reference preset's does (``fixed_length_parts``)."""
 
 from __future__ import annotations
 
@@ -98,3 +99,35 @@ def distinct_signals(n: int, seconds: float = 1.0, seed: int = 0) -> list[np.nda
         f0 = 110.0 * 2 ** (i / 24)
         out.append((0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32))
     return out
+
+
+# The fixed-length pipeline: frames zero-padded or cut to FIXED_FRAMES inside the graph (as the AST
+# preset pads fbank frames); FIXED_CLIP samples give exactly that many frames, FIXED_MIN one frame.
+FIXED_FRAMES = 24
+FIXED_MIN = 256
+FIXED_CLIP = FIXED_MIN + (FIXED_FRAMES - 1) * 128
+FIXED_LABELS = ["a", "b", "c", "d"]
+
+
+@pytest.fixture(scope="session")
+def fixed_length_parts(tmp_path_factory):
+    """``(path, module)``: a pipeline ONNX (time axis dynamic, metadata ``fixed_frames``) and the
+    torch module it was exported from, ``(batch, time) -> (batch, 4)`` logits, the reference."""
+    from audiofront.export.classifier import FrontEndClassifier
+    from audiofront.frontend import AmplitudeToDB, MelScale, Spectrogram
+    from audiofront.frontend.presets import FrontEnd
+    from audiofront.frontend.utterance import PadTrim
+
+    torch.manual_seed(0)
+    frontend = FrontEnd(Spectrogram(n_fft=FIXED_MIN, hop_length=128, center=False, power=2.0),
+                        MelScale(n_mels=16, sample_rate=SAMPLE_RATE, n_stft=FIXED_MIN // 2 + 1),
+                        AmplitudeToDB("power", top_db=None), PadTrim(FIXED_FRAMES), sample_rate=SAMPLE_RATE)
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(FIXED_FRAMES * 16, len(FIXED_LABELS)))
+    module = FrontEndClassifier(frontend, classifier, "batch,bins,frames").eval()
+    path = tmp_path_factory.mktemp("onnx") / "fixed-length.onnx"
+    _legacy_export(module, torch.randn(2, FIXED_CLIP) * 0.1, path, "audio", "logits",
+                   {"audio": {0: "batch", 1: "time"}, "logits": {0: "batch"}})
+    _with_metadata(path, {"kind": "pipeline", "sample_rate": SAMPLE_RATE, "clip_samples": FIXED_CLIP,
+                          "labels": FIXED_LABELS, "output": "logits", "input_layout": "batch,time",
+                          "frames": f"1 + (time - {FIXED_MIN}) // 128", "fixed_frames": FIXED_FRAMES})
+    return path, module

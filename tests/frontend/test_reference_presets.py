@@ -23,6 +23,7 @@ import torch
 
 from audiofront.export import check_graph, check_tensorrt, read_metadata
 from audiofront.frontend import preset
+from audiofront.runtime import frame_windows
 from tests.frontend.reference_signals import DB_PER_NEPER, KINDS, assert_log_close, batch
 
 transformers = pytest.importorskip("transformers", reason="transformers (test extra) is the reference")
@@ -262,6 +263,9 @@ def test_prepended_classifier_equals_extractor_plus_torch_model(arch, tmp_path, 
     pipeline_path = tmp_path / f"{arch}-pipeline.onnx"
     assert main(["export", "--preset", name, "--classifier", str(classifier), "-o", str(pipeline_path)]) == 0
     assert "TensorRT" in capsys.readouterr().out
+    # The front-end's fixed length travels into the pipeline's metadata: the Pipeline reads it there.
+    fixed = {"ast": ("fixed_frames", "1024"), "whisper": ("fixed_samples", "480000")}[arch]
+    assert read_metadata(pipeline_path)[f"audiofront.{fixed[0]}"] == fixed[1]
     session = ort.InferenceSession(str(pipeline_path), providers=["CPUExecutionProvider"])
     extractor = _extractor(name)
     for length in lengths:
@@ -271,12 +275,86 @@ def test_prepended_classifier_equals_extractor_plus_torch_model(arch, tmp_path, 
             want = model(features).logits.numpy()
         got = session.run(None, {"audio": x})[0]
         assert np.abs(got - want).max() < 1e-3 * max(1.0, np.abs(want).max()), (arch, length)
-    # Through the Pipeline: one window of exactly the model's clip length.
-    x = batch(clip, 16000, seed=6)[0]
+    # Through the Pipeline: clips shorter than, equal to and longer than the model's fixed length, all in
+    # one classify call (mixed lengths: each must still get the answer it gets alone), each against the
+    # extractor + torch model on that clip alone. AST: 300 samples is under the fbank's 400-sample
+    # frame (zero-padded to 400, the documented behaviour; the extractor gives no frame for it) and
+    # 164000 samples give 1023 frames, so the extractor pads one fbank frame.
+    pipe_lengths = {"ast": (300, 16123, 164000, clip, 170001), "whisper": (16123, clip, 481601)}[arch]
+    clips = [batch(n, 16000, seed=6 + k)[k % 2] for k, n in enumerate(pipe_lengths)]
+
+    def reference(x):
+        x = np.pad(x, (0, max(0, 400 - x.size))) if arch == "ast" else x
+        with torch.no_grad():
+            logits = model(extractor(x, sampling_rate=16000, return_tensors="pt")[key]).logits
+        return torch.softmax(logits.double(), -1)[0].numpy()
+
     with Pipeline.load(pipeline_path, backend="onnxruntime-cpu") as pipe:
-        assert pipe.clip_samples == clip
-        probs = pipe.classify([x], top_k=2)[0].probabilities
-    features = extractor(x, sampling_rate=16000, return_tensors="pt")[key]
-    with torch.no_grad():
-        want = torch.softmax(model(features).logits, -1)[0].numpy()
-    assert np.abs(probs - want).max() < 1e-4
+        assert pipe.clip_samples == clip and pipe.long_clips == "truncate" and pipe.lengths.fixes_own_length
+        results = pipe.classify(clips, top_k=2)
+        alone = pipe.classify(clips[-1])[0]
+    worst = 0.0
+    for x, got in zip(clips, results):
+        assert got.ok and got.windows == 1 and got.truncated == (x.size > clip), got
+        worst = max(worst, float(np.abs(got.probabilities - reference(x)).max()))
+    assert worst < 1e-4, (arch, worst)
+    np.testing.assert_allclose(alone.probabilities, results[-1].probabilities, rtol=0, atol=1e-6)
+    # The old way (zeros appended to the audio) is not the extractor's for AST's frame padding.
+    short = clips[1]
+    padded = session.run(None, {"audio": np.pad(short, (0, clip - short.size))[None]})[0]
+    zero_padded = torch.softmax(torch.from_numpy(padded).double(), -1)[0].numpy()
+    if arch == "ast":
+        assert np.abs(zero_padded - reference(short)).max() > 100 * worst
+    # long_clips="windows": the mean over windows of exactly the model's length, each as the extractor sees it.
+    with Pipeline.load(pipeline_path, backend="onnxruntime-cpu", long_clips="windows") as pipe:
+        averaged = pipe.classify([clips[-1]])[0]
+    want = np.mean([reference(w) for w in frame_windows(clips[-1], clip)], axis=0)
+    assert averaged.windows == 2 and not averaged.truncated
+    assert np.abs(averaged.probabilities - want).max() < 1e-4
+
+
+def test_clap_pipeline_repeat_pads_short_clips_like_the_extractor(exported, tmp_path):
+    # A small head over the CLAP preset's (batch, 1, frames, bins) features, joined with onnx.compose
+    # (prepend takes (batch, bins, frames)-like outputs only): Pipeline.classify of a short clip must
+    # equal ClapFeatureExtractor (repeat-pad) + the same head in torch, not the zero-padded answer.
+    import onnx
+
+    from audiofront.export import write_metadata
+    from audiofront.runtime import Pipeline
+
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(64, 3)
+
+        def forward(self, features):  # (batch, 1, 1001, 64) dB
+            return self.fc(features.mean(dim=2).flatten(1) / 20.0)
+
+    torch.manual_seed(0)
+    head = Head().eval()
+    head_path = tmp_path / "head.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(head, (torch.randn(2, 1, 1001, 64),), str(head_path), dynamo=False, input_names=["features"],
+                          output_names=["logits"], opset_version=18,
+                          dynamic_axes={"features": {0: "batch"}, "logits": {0: "batch"}})
+    frontend = onnx.load(str(exported("clap")[0]))
+    head_model = onnx.compose.add_prefix(onnx.load(str(head_path)), "head/")
+    head_model.ir_version = frontend.ir_version
+    merged = onnx.compose.merge_models(frontend, head_model, io_map=[(frontend.graph.output[0].name, "head/features")])
+    write_metadata(merged, {**read_metadata(frontend), "kind": "pipeline", "labels": ["x", "y", "z"],
+                            "clip_samples": 480000, "output": "logits", "output_layout": "batch,classes"}, replace=True)
+    path = tmp_path / "clap-pipeline.onnx"
+    onnx.save(merged, str(path))
+    extractor = _extractor("clap")
+    clips = [batch(n, 48000, seed=3)[1] for n in (1, 2401, 144011)]
+    with Pipeline.load(path, backend="onnxruntime-cpu") as pipe:
+        assert pipe.lengths.fixes_own_length and pipe.lengths.min_samples == 1
+        results = pipe.classify(clips)
+    for x, got in zip(clips, results):
+        with torch.no_grad():
+            want = torch.softmax(head(extractor(x, sampling_rate=48000, return_tensors="pt")["input_features"]), -1)[0]
+            zeros = extractor(np.pad(x, (0, 480000 - x.size)), sampling_rate=48000, return_tensors="pt")["input_features"]
+            zero_padded = torch.softmax(head(zeros), -1)[0]
+        diff = np.abs(got.probabilities - want.numpy()).max()
+        assert diff < 1e-5 and np.abs(zero_padded.numpy() - want.numpy()).max() > 100 * max(diff, 1e-6), (x.size, diff)

@@ -14,6 +14,7 @@ from audiofront.export import export_onnx, load_onnx, prepend
 from audiofront.export.artifacts import save_onnx
 from audiofront.frontend import bench_logmel
 from audiofront.models import KapreConvNet
+from tests.artifacts import fixed_length_parts  # noqa: F401  (fixture)
 
 SAMPLE_RATE = 16000
 CLIP = 16384

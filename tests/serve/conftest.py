@@ -4,7 +4,7 @@ report of any test that used it and failed."""
 
 import pytest
 
-from tests.artifacts import onnx_parts, pipeline_onnx, torch_parts  # noqa: F401  (fixtures)
+from tests.artifacts import fixed_length_parts, onnx_parts, pipeline_onnx, torch_parts  # noqa: F401  (fixtures)
 
 # The models the shared server loads (tests/serve/test_triton_server.py writes them): the single
 # layout on the onnxruntime backend (served by our stand-in) and on the python backend, and the

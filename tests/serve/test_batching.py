@@ -149,3 +149,29 @@ def test_arguments_are_checked():
         await batcher.aclose()
 
     asyncio.run(main())
+
+
+def test_windows_of_other_widths_get_batches_of_their_own():
+    # A preset pipeline takes short clips unpadded: requests of different widths must not be concatenated.
+    seen: list[tuple[int, int]] = []
+
+    def model(x: np.ndarray) -> np.ndarray:
+        seen.append(x.shape)
+        return np.tanh(x[:, :32] @ WEIGHTS) + x.shape[1]
+
+    rng = np.random.default_rng(7)
+    requests = [rng.standard_normal((int(rng.integers(1, 4)), int(rng.choice([32, 40, 57])))).astype(np.float32)
+                for _ in range(30)]
+
+    async def main():
+        batcher = MicroBatcher(model, max_batch=8, max_wait_ms=20)
+        try:
+            return await asyncio.gather(*(batcher.submit(r) for r in requests))
+        finally:
+            await batcher.aclose()
+
+    results = asyncio.run(main())
+    for request, result in zip(requests, results):
+        np.testing.assert_allclose(result, np.tanh(request[:, :32] @ WEIGHTS) + request.shape[1], rtol=1e-6, atol=1e-6)
+    assert sum(rows for rows, _ in seen) == sum(len(r) for r in requests) and max(rows for rows, _ in seen) <= 8
+    assert len(seen) < len(requests)  # still batched

@@ -26,8 +26,8 @@ def pipeline(pipeline_onnx):
         yield p
 
 
-def _post(client, audio):
-    response = client.post(f"/v1/classify?sample_rate={SAMPLE_RATE}&top_k=5&probabilities=true",
+def _post(client, audio, top_k: int = 5):
+    response = client.post(f"/v1/classify?sample_rate={SAMPLE_RATE}&top_k={top_k}&probabilities=true",
                            content=audio.astype("<f4").tobytes(), headers={"content-type": PCM_MEDIA_TYPE})
     assert response.status_code == 200, response.text
     return response.json()
@@ -75,3 +75,28 @@ def test_bad_streams_get_clear_errors(pipeline, query, send, message):
             ws.send_text(send)
         reply = ws.receive_json()
     assert reply["type"] == "error" and message in reply["message"]
+
+
+def test_a_preset_like_pipeline_serves_what_classify_answers(fixed_length_parts):
+    # A graph that pads its own frames: short clips go in unpadded, long ones truncated, over POST
+    # and over the stream, as Pipeline.classify.
+    from tests.artifacts import FIXED_CLIP
+
+    clips = [distinct_signals(4, seconds=s, seed=k)[k] for k, s in enumerate((0.05, 0.15, FIXED_CLIP / SAMPLE_RATE, 0.5))]
+    with Pipeline.load(fixed_length_parts[0], backend="onnxruntime-cpu") as pipe:
+        offline = pipe.classify(clips, top_k=4)
+        with TestClient(create_app(pipe)) as client:
+            assert client.get("/healthz").json()["long_clips"] == "truncate"
+            posted = [_post(client, clip, top_k=4) for clip in clips]
+            with client.websocket_connect("/v1/stream?top_k=4&probabilities=true") as ws:
+                for start in range(0, clips[-1].size, 1000):
+                    ws.send_bytes(clips[-1][start:start + 1000].astype("<f4").tobytes())
+                ws.send_text("end")
+                messages = []
+                while not messages or messages[-1]["type"] != "result":
+                    messages.append(ws.receive_json())
+    for got, want in zip(posted, offline):
+        np.testing.assert_allclose(got["probabilities"], want.probabilities, rtol=0, atol=1e-6)
+        assert got["windows"] == want.windows == 1
+    np.testing.assert_allclose(messages[-1]["probabilities"], offline[-1].probabilities, rtol=0, atol=1e-6)
+    assert messages[-1]["windows"] == 1 and len(messages) > 2  # every window answered, the first one kept
