@@ -93,19 +93,12 @@ class _Pipeline:
     def build(algorithm: str):
         import torch
 
+        from audiofront.export.classifier import FrontEndClassifier
         from audiofront.models import KapreConvNet
 
-        class Pipeline(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.frontend = _frontend(algorithm)
-                self.classifier = KapreConvNet(n_classes=88)
-
-            def forward(self, audio):
-                return self.classifier(self.frontend(audio).unsqueeze(1))
-
         torch.manual_seed(0)
-        return Pipeline().eval()
+        # FrontEndClassifier: its input spec knows the classifier's fewest frames (export checks there).
+        return FrontEndClassifier(_frontend(algorithm), KapreConvNet(n_classes=88)).eval()
 
 
 def _export(module, path: Path) -> Path:

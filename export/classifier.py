@@ -20,6 +20,8 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from pathlib import Path
 from typing import Sequence
@@ -85,6 +87,28 @@ class FrontEndClassifier(nn.Module):
         for axis in axes:
             features = features.unsqueeze(axis)
         return features
+
+    def input_spec(self):
+        """The front-end's audio spec, its minimum length raised to what gives the classifier its
+        fewest frames (``classifier.MIN_FRAMES``, where it says; :class:`KapreConvNet` does)."""
+        from audiofront.frontend.inputs import input_spec
+
+        found = input_spec(self.frontend, rank=2)
+        if found is None:
+            raise ConfigError(f"{type(self.frontend).__name__} declares no input_spec(): FrontEndClassifier cannot say what it takes")
+        spec = found[0]
+        need = getattr(self.classifier, "MIN_FRAMES", None)
+        frames = getattr(self.frontend, "frames", None)
+        if need is None or frames is None:
+            return spec
+        length = spec.min_length
+        while frames(length) < need:  # frames grow with the length: double, then bisect
+            length *= 2
+        low = max(spec.min_length, length // 2)
+        while low < length:
+            mid = (low + length) // 2
+            low, length = (mid + 1, length) if frames(mid) < need else (low, mid)
+        return dataclasses.replace(spec, min_length=length)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.rearrange(self.frontend(audio)))

@@ -4,6 +4,7 @@ it writes, and FrontEndClassifier's layouts against numpy transposes."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -107,3 +108,24 @@ def test_front_end_classifier_layouts_are_numpy_transposes(layout):
 def test_front_end_classifier_refuses_unknown_layouts():
     with pytest.raises(ConfigError, match="layout must be one of"):
         FrontEndClassifier(torch.nn.Identity(), torch.nn.Identity(), "batch,bins")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_front_end_classifier_min_length_gives_the_classifier_its_fewest_frames(seed):
+    """The spec export checks at: one sample fewer would give KapreConvNet too few frames (a seeded grid)."""
+    from audiofront.export.classifier import FrontEndClassifier
+    from audiofront.frontend import MelSpectrogram
+    from audiofront.models import KapreConvNet
+
+    rng = np.random.default_rng(seed)
+    n_fft = int(rng.choice([256, 400, 512, 1024]))
+    hop = int(rng.integers(16, n_fft // 2 + 1))
+    center = bool(rng.integers(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fe = MelSpectrogram(16000, n_fft=n_fft, hop_length=hop, n_mels=96, center=center)
+    model = FrontEndClassifier(fe, KapreConvNet(n_classes=3)).eval()
+    length = model.input_spec().min_length
+    assert fe.frames(length) >= KapreConvNet.MIN_FRAMES > fe.frames(length - 1)
+    with torch.no_grad():
+        assert model(torch.randn(1, length) * 0.1).shape == (1, 3)
