@@ -84,11 +84,17 @@ def _fits(expected: list, actual: list) -> str | None:
 
 
 def _adapter(in_name: str, out_name: str, source_tokens: list[str], source_dims: list, layout: str, opset: int,
-             ir_version: int):
-    """A model rearranging the features to ``layout``: Transpose (if needed) then Unsqueeze (if needed)."""
+             ir_version: int, squeeze: list[int] = (), input_dims: list | None = None):
+    """A model rearranging the features to ``layout``: Squeeze of the front-end's size-one axes
+    ``squeeze`` (if any), Transpose (if needed), then Unsqueeze (if needed). ``source_tokens`` /
+    ``source_dims`` describe the features after the squeeze; ``input_dims`` before it."""
     perm, axes = layout_plan(source_tokens, layout)
     nodes, inits = [], []
     current = in_name
+    if squeeze:
+        inits.append(helper.make_tensor("squeeze_axes", TensorProto.INT64, [len(squeeze)], list(squeeze)))
+        nodes.append(helper.make_node("Squeeze", [current, "squeeze_axes"], ["squeezed"], name="squeeze"))
+        current = "squeezed"
     if perm != list(range(len(perm))):
         nodes.append(helper.make_node("Transpose", [current], ["transposed"], perm=perm, name="transpose"))
         current = "transposed"
@@ -99,7 +105,7 @@ def _adapter(in_name: str, out_name: str, source_tokens: list[str], source_dims:
     nodes.append(helper.make_node("Identity", [current], [out_name], name="identity"))
     graph = helper.make_graph(
         nodes, "layout",
-        [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, source_dims)],
+        [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, source_dims if input_dims is None else input_dims)],
         [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, layout_shape(source_tokens, source_dims, layout))],
         initializer=inits,
     )
@@ -195,6 +201,13 @@ def prepend(
     if len(source_tokens) != len(fe_dims) or "complex" in source_tokens:
         raise ExportError(f"{fe_name} gives {fe_info['output_layout']} {_fmt(fe_dims)}: prepend needs real features "
                           "(batch, [channels,] bins, frames)")
+    # A front-end giving a size-one axis already (PANNs, CLAP: batch,1,frames,bins): the adapter
+    # squeezes it, then lays the features out as the classifier takes them (often the same).
+    input_dims = fe_dims
+    squeeze = [i for i, t in enumerate(source_tokens) if t == "1"]
+    if squeeze:
+        source_tokens = [t for t in source_tokens if t != "1"]
+        fe_dims = [d for i, d in enumerate(fe_dims) if i not in squeeze]
     cls_inputs = graph_inputs(cls)
     if len(cls_inputs) != 1:
         raise ExportError(f"{cls_name} must take exactly one input (the features), takes {[i.name for i in cls_inputs]}")
@@ -214,7 +227,7 @@ def prepend(
         if "channels" in source_tokens:
             candidates = [fe_info["output_layout"], "batch,channels,frames,bins", "batch,bins,frames,channels"]
         else:
-            candidates = list(LAYOUTS)
+            candidates = [fe_info["output_layout"]] + list(LAYOUTS)
         chosen = None
         for cand in dict.fromkeys(candidates):
             try:
@@ -264,7 +277,7 @@ def prepend(
     write_metadata(cls, {}, replace=True)
     cls_outputs = [o.name for o in cls.graph.output]
     try:
-        adapter = _adapter("in", "out", source_tokens, fe_dims, layout, opset, ir)
+        adapter = _adapter("in", "out", source_tokens, fe_dims, layout, opset, ir, squeeze, input_dims)
         adapter = onnx.compose.add_prefix(adapter, _ADAPTER_PREFIX)
         head = onnx.compose.merge_models(fe, adapter, io_map=[(fe_out.name, _ADAPTER_PREFIX + "in")])
         merged = onnx.compose.merge_models(

@@ -129,3 +129,37 @@ def test_front_end_classifier_min_length_gives_the_classifier_its_fewest_frames(
     assert fe.frames(length) >= KapreConvNet.MIN_FRAMES > fe.frames(length - 1)
     with torch.no_grad():
         assert model(torch.randn(1, length) * 0.1).shape == (1, 3)
+
+
+@pytest.mark.parametrize("name", ["panns-cnn14", "clap"])
+def test_prepend_onto_a_front_end_that_gives_a_size_one_axis(name, exported_preset, tmp_path):
+    """PANNs and CLAP presets give (batch, 1, frames, bins), what their CNNs take: prepend squeezes and
+    re-inserts the axis, and the pipeline equals the torch front-end + classifier."""
+    from audiofront.runtime import Pipeline
+
+    module, frontend_path = exported_preset(name)
+
+    class Head(torch.nn.Module):  # a small CNN over (batch, 1, frames, 64)
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3)
+            self.fc = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x / 50.0)).mean(dim=(2, 3)))
+
+    torch.manual_seed(0)
+    head = Head().eval()
+    head_path = tmp_path / "head.onnx"
+    torch.onnx.export(head, (torch.randn(1, 1, 101, 64),), str(head_path), dynamo=True, input_names=["features"],
+                      output_names=["logits"], opset_version=18, verbose=False,
+                      dynamic_shapes=({0: torch.export.Dim("batch"), 2: torch.export.Dim("frames", min=3)},))
+    rate = module.sample_rate
+    clip = 2 * rate
+    out = prepend(frontend_path, head_path, tmp_path / "pipe.onnx", labels=["a", "b", "c"], clip_samples=clip)
+    x = (np.random.default_rng(1).standard_normal((2, clip)) * 0.1).astype(np.float32)
+    with torch.no_grad():
+        want = torch.softmax(head(module(torch.from_numpy(x))), -1).numpy()
+    with Pipeline.load(out, backend="onnxruntime-cpu") as pipe:
+        got = np.stack([r.probabilities for r in pipe.classify(list(x))])
+    assert np.abs(got - want).max() < 1e-5
