@@ -37,18 +37,22 @@ def _requests(n, seed=0):
     return [rng.standard_normal((int(rng.integers(1, 5)), 32)).astype(np.float32) for _ in range(n)]
 
 
-def test_concurrent_requests_share_batches_and_get_their_own_rows():
-    model = RowModel(delay=0.002)
-    requests = _requests(60)
-
+def _submit_all(model, requests, *, max_batch: int = 8, max_wait_ms: float = 20):
+    """Submit every request at once to one MicroBatcher; their results in order."""
     async def main():
-        batcher = MicroBatcher(model, max_batch=8, max_wait_ms=20)
+        batcher = MicroBatcher(model, max_batch=max_batch, max_wait_ms=max_wait_ms)
         try:
             return await asyncio.gather(*(batcher.submit(r) for r in requests))
         finally:
             await batcher.aclose()
 
-    results = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_rows():
+    model = RowModel(delay=0.002)
+    requests = _requests(60)
+    results = _submit_all(model, requests)
     for request, result in zip(requests, results):
         np.testing.assert_allclose(result, np.tanh(request @ WEIGHTS), rtol=1e-6, atol=1e-6)
     assert sum(model.batches) == sum(len(r) for r in requests)
@@ -163,14 +167,7 @@ def test_windows_of_other_widths_get_batches_of_their_own():
     requests = [rng.standard_normal((int(rng.integers(1, 4)), int(rng.choice([32, 40, 57])))).astype(np.float32)
                 for _ in range(30)]
 
-    async def main():
-        batcher = MicroBatcher(model, max_batch=8, max_wait_ms=20)
-        try:
-            return await asyncio.gather(*(batcher.submit(r) for r in requests))
-        finally:
-            await batcher.aclose()
-
-    results = asyncio.run(main())
+    results = _submit_all(model, requests)
     for request, result in zip(requests, results):
         np.testing.assert_allclose(result, np.tanh(request[:, :32] @ WEIGHTS) + request.shape[1], rtol=1e-6, atol=1e-6)
     assert sum(rows for rows, _ in seen) == sum(len(r) for r in requests) and max(rows for rows, _ in seen) <= 8
