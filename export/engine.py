@@ -32,7 +32,7 @@ from audiofront import __version__
 from audiofront.errors import BackendUnavailable, ConfigError, ExportError, ModelFileError
 from audiofront.export.artifacts import atomic_write_bytes, load_onnx, sha256_bytes
 from audiofront.export.hygiene import graph_inputs, value_dims
-from audiofront.export.metadata import decode_metadata, key, read_metadata
+from audiofront.export.metadata import decode_metadata, key, read_metadata, self_fitting_min_samples
 
 __all__ = [
     "PRECISIONS",
@@ -85,12 +85,15 @@ def _gpu_name() -> str:
 
 def default_shapes(meta: Mapping[str, str]) -> dict[str, tuple[int, int, int]]:
     """Profile shapes when none are given: batch (1, 8, 32); time fixed at ``clip_samples`` for a
-    pipeline, else from ``n_fft`` samples through one second (opt) to 30 seconds."""
+    pipeline, from its fewest samples up to ``clip_samples`` for a pipeline that pads or trims to
+    its model's length itself (a reference preset's: the Pipeline then feeds short clips unpadded),
+    else from ``n_fft`` samples through one second (opt) to 30 seconds."""
     info = decode_metadata(meta)
     rate = info.get("sample_rate", 16000)
     if info.get("kind") == "pipeline" and "clip_samples" in info:
         clip = info["clip_samples"]
-        time = (clip, clip, clip)
+        fewest = self_fitting_min_samples(meta)
+        time = (min(fewest, clip) if fewest is not None else clip, clip, clip)
     else:
         time = (info.get("n_fft", 1), rate, 30 * rate)
     return {"batch": (1, 8, 32), "time": time}

@@ -65,6 +65,7 @@ __all__ = [
     "infer_layout",
     "eval_frames",
     "clip_for_frames",
+    "self_fitting_min_samples",
 ]
 
 PREFIX = "audiofront."
@@ -503,3 +504,18 @@ def clip_for_frames(formula: str, frames: int) -> int:
     if eval_frames(formula, lo) != frames:
         raise ExportError(f"no audio length gives exactly {frames} frames with frames = {formula}")
     return lo
+
+
+def self_fitting_min_samples(meta: Mapping[str, str]) -> int | None:
+    """For a graph that pads or trims to its model's fixed length itself (``fixed_frames`` or
+    ``fixed_samples`` in its ``audiofront.*`` metadata, not a streaming graph): the fewest samples
+    it takes, i.e. one frame's worth where it pads frames, 1 where it pads samples before framing.
+    ``None`` for any other graph. The Pipeline and TensorRT's default profile both go by it."""
+    if PREFIX + "fixed_frames" not in meta and PREFIX + "fixed_samples" not in meta:
+        return None
+    if meta.get(PREFIX + "streaming") == "true":
+        return None
+    formula = meta.get(PREFIX + "frames")
+    if PREFIX + "fixed_samples" in meta or formula is None:
+        return 1
+    return clip_for_frames(formula, 1)

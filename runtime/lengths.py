@@ -46,7 +46,7 @@ import numpy as np
 
 from audiofront.arguments import LONG_CLIPS as _CLI_LONG_CLIPS
 from audiofront.errors import ConfigError, InputError
-from audiofront.export.metadata import PREFIX, clip_for_frames
+from audiofront.export.metadata import self_fitting_min_samples
 from audiofront.runtime.audio import frame_windows
 
 __all__ = ["LONG_CLIPS", "LengthPolicy", "check_long_clips", "length_policy", "group_by_width"]
@@ -131,17 +131,9 @@ def length_policy(metadata: Mapping[str, str], clip_samples: int, *, time_dim: i
     input's time axis (``time_dim``; ``None``: dynamic) and the fewest samples its runner takes
     (``min_time``, e.g. a TensorRT profile's minimum). ``long_clips=None`` picks the default."""
     long_clips = check_long_clips(long_clips)
-    fixed = PREFIX + "fixed_frames" in metadata or PREFIX + "fixed_samples" in metadata
-    streaming = metadata.get(PREFIX + "streaming") == "true"
-    own = fixed and not streaming and time_dim is None and (min_time is None or min_time < clip_samples)
-    min_samples = 1
-    formula = metadata.get(PREFIX + "frames")
-    if own and PREFIX + "fixed_samples" not in metadata and formula is not None:
-        # Frames padded after framing: the frames law (the graph's before its fixed length) says
-        # how many samples its first frame needs. A graph that pads samples first takes any length.
-        min_samples = clip_for_frames(formula, 1)
-    if own:
-        min_samples = min(max(min_samples, min_time or 1), clip_samples)
+    base = self_fitting_min_samples(metadata)
+    own = base is not None and time_dim is None and (min_time is None or min_time < clip_samples)
+    min_samples = min(max(base, min_time or 1), clip_samples) if own else 1
     return LengthPolicy(clip_samples, long_clips or ("truncate" if own else "windows"), own, min_samples)
 
 

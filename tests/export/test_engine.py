@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 
 from audiofront.errors import BackendUnavailable, ConfigError, ExportError
 from audiofront.export import engine as eng
+from audiofront.export import read_metadata
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 SHAPES = {"batch": (1, 4, 16), "time": (8000, 16000, 48000)}
@@ -68,6 +69,27 @@ def test_default_shapes_follow_metadata():
     assert eng.default_shapes(pipeline)["time"] == (15872, 15872, 15872)
     frontend = {"audiofront.kind": "frontend", "audiofront.sample_rate": "16000", "audiofront.n_fft": "512"}
     assert eng.default_shapes(frontend) == {"batch": (1, 8, 32), "time": (512, 16000, 480000)}
+
+
+@pytest.mark.parametrize("name", ["ast", "whisper-80"])
+def test_default_profile_of_a_self_fitting_preset_pipeline_takes_short_clips(name, exported_preset):
+    """A preset pipeline pads to its model's length itself: the profile runs from one frame's worth
+    (AST's 400 samples, from its frames law) or one sample (Whisper pads samples) to clip_samples, so
+    the Pipeline's unpadded short clips fit; a streaming graph of the same keys stays fixed."""
+    from audiofront.export.metadata import clip_for_frames, eval_frames
+
+    meta = dict(read_metadata(exported_preset(name)[1]))
+    clip = 164080 if name == "ast" else 480000
+    meta.update({"audiofront.kind": "pipeline", "audiofront.clip_samples": str(clip)})
+    low, opt, high = eng.default_shapes(meta)["time"]
+    assert (opt, high) == (clip, clip)
+    if name == "ast":
+        assert low == clip_for_frames(meta["audiofront.frames"], 1) == 400
+        assert eval_frames(meta["audiofront.frames"], low - 1) < 1
+    else:
+        assert low == 1
+    meta["audiofront.streaming"] = "true"
+    assert eng.default_shapes(meta)["time"] == (clip, clip, clip)
 
 
 def test_write_engine_and_cache_validity(tmp_path):
