@@ -8,6 +8,7 @@ kaldi-native-fbank's OnlineFbank.
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def _close(actual, expected):
 
 @pytest.mark.parametrize("name,build", STREAMABLE, ids=[n for n, _ in STREAMABLE])
 def test_streaming_equals_offline(name, build):
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))  # hash(str) changes with every process
     module = build()
     stream = Streaming(module)
     spec0 = frame_specs_of(module)[0]
@@ -127,8 +128,14 @@ def test_streaming_equals_offline(name, build):
         expected = module(audio)
         stream.reset()
         got = _stream(stream, audio, _chunks(rng, length, style))
-        if name == "complex-phase":  # angles near +-pi flip with the last bit of a zero imaginary part
-            got, expected = torch.stack([got.cos(), got.sin()]), torch.stack([expected.cos(), expected.sin()])
+        if name == "complex-phase":
+            # Compare the angles as points on a circle of the bin's magnitude: angles near +-pi flip
+            # with the last bit of a zero imaginary part, and a faint bin's angle is as uncertain as
+            # float32 rounding relative to its magnitude.
+            pairs = module[0](audio)
+            magnitude = torch.sqrt(pairs[..., 0] ** 2 + pairs[..., 1] ** 2)
+            got = magnitude * torch.stack([got.cos(), got.sin()])
+            expected = magnitude * torch.stack([expected.cos(), expected.sin()])
         _close(got, expected)
     assert spec0.window >= 1
 
