@@ -16,7 +16,7 @@ from audiofront.errors import ConfigError
 from audiofront.frontend import Filterbank, MelScale, MelSpectrogram, Spectrogram, functional
 from audiofront.frontend.blocksparse import band_blocks, block_project
 from audiofront.frontend.dft import DirectDFT
-from audiofront.frontend.factored import FactoredDFT, factored_radix
+from audiofront.frontend.factored import AutoDFT, FactoredDFT, factored_radix
 from tests.frontend.references import (
     TOLERANCE,
     WINDOW_KINDS,
@@ -129,6 +129,20 @@ def test_auto_is_torch_stft_in_eager_mode_and_a_plain_graph_when_traced():
     torch.testing.assert_close(traced(x), spec(x), rtol=1e-4, atol=1e-4)
 
 
+def test_auto_direct_is_torch_stft_in_eager_mode_and_the_direct_convolution_when_traced():
+    spec = Spectrogram(n_fft=256, hop_length=64, algorithm="auto-direct", power=None)
+    x = torch.randn(2, 3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(spec, x)
+    ops = [node.kind() for node in traced.inlined_graph.nodes()]
+    # One convolution over the padded audio and no bin reordering: the direct DFT, not the factored one.
+    assert "aten::stft" not in ops and ops.count("aten::_convolution") == 1 and "aten::index_select" not in ops
+    torch.testing.assert_close(traced(x), spec(x), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="graph must be"):
+        AutoDFT(256, 64, np.hanning(256), graph="fft")
+
+
 @pytest.mark.parametrize("algorithm", ["factored", "auto"])
 def test_batch_invariance(algorithm):
     spec = Spectrogram(n_fft=512, hop_length=128, algorithm=algorithm, power=None)
@@ -174,6 +188,13 @@ def test_mel_exports_to_plain_ops_and_runs_in_onnxruntime(tmp_path):
     ref = librosa.feature.melspectrogram(y=x.double().numpy(), sr=32000, n_fft=512, hop_length=256, n_mels=128,
                                          htk=True, pad_mode="reflect", norm=None)
     assert rel_l2(actual, ref) < TOLERANCE
+    # The graph pads the right edge to a multiple of the 16 phases itself: every residue of the length.
+    for length in range(8000, 8016):
+        y = waveform(length, length, batch=(1,))
+        (actual,) = session.run(None, {"audio": y.astype(np.float32)})
+        ref = librosa.feature.melspectrogram(y=y.astype(np.float64), sr=32000, n_fft=512, hop_length=256,
+                                             n_mels=128, htk=True, pad_mode="reflect", norm=None)
+        assert actual.shape == ref.shape and rel_l2(actual, ref) < TOLERANCE, length
 
 
 @pytest.mark.parametrize("make", [
@@ -211,7 +232,7 @@ def test_mel_scale_is_block_sparse_and_reloads_weights():
     torch.testing.assert_close(mel(x), dense.fb.t() @ x)
 
 
-@pytest.mark.parametrize("algorithm", ["direct", "factored", "auto"])
+@pytest.mark.parametrize("algorithm", ["direct", "factored", "auto", "auto-direct"])
 @pytest.mark.parametrize("power", [2.0, 1.0, None])
 def test_empty_batch_gives_empty_output_of_the_right_shape(algorithm, power):
     spec = Spectrogram(n_fft=512, hop_length=256, power=power, algorithm=algorithm)

@@ -264,7 +264,7 @@ FACTORABLE = [dict(c, n_fft=n_fft, win_length=n_fft, hop_length=hop, length=c["l
               zip(CONFIGS, [(256, 64), (512, 256), (128, 32), (384, 96), (256, 128), (160, 80)])]
 
 
-@pytest.mark.parametrize("algorithm", ["direct", "factored", "auto"])
+@pytest.mark.parametrize("algorithm", ["direct", "factored", "auto", "auto-direct"])
 @pytest.mark.parametrize("c", FACTORABLE, ids=config_id)
 def test_every_dft_algorithm_matches_librosa(c, algorithm):
     x, y = _signal(c)
