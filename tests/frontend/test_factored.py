@@ -118,27 +118,24 @@ def test_trainable_needs_direct_kernels():
         Spectrogram(n_fft=256, hop_length=64, trainable=True, algorithm="factored")
 
 
-def test_auto_is_torch_stft_in_eager_mode_and_a_plain_graph_when_traced():
-    spec = Spectrogram(n_fft=256, hop_length=64, algorithm="auto", power=None)
-    x = torch.randn(2, 3000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        traced = torch.jit.trace(spec, x)
-    ops = {node.kind() for node in traced.inlined_graph.nodes()}
-    assert "aten::stft" not in ops and "aten::_convolution" in ops
-    torch.testing.assert_close(traced(x), spec(x), rtol=1e-4, atol=1e-4)
-
-
-def test_auto_direct_is_torch_stft_in_eager_mode_and_the_direct_convolution_when_traced():
-    spec = Spectrogram(n_fft=256, hop_length=64, algorithm="auto-direct", power=None)
+@pytest.mark.parametrize("algorithm", ["auto", "auto-direct"])
+def test_auto_is_torch_stft_in_eager_mode_and_a_plain_graph_when_traced(algorithm):
+    spec = Spectrogram(n_fft=256, hop_length=64, algorithm=algorithm, power=None)
     x = torch.randn(2, 3000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(spec, x)
     ops = [node.kind() for node in traced.inlined_graph.nodes()]
-    # One convolution over the padded audio and no bin reordering: the direct DFT, not the factored one.
-    assert "aten::stft" not in ops and ops.count("aten::_convolution") == 1 and "aten::index_select" not in ops
+    assert "aten::stft" not in ops and "aten::_convolution" in ops
+    # "auto": the factored DFT (a phase Conv, a combine, bins reordered); "auto-direct": one
+    # convolution over the padded audio and no reordering.
+    assert ("aten::index_select" in ops) == (algorithm == "auto")
+    if algorithm == "auto-direct":
+        assert ops.count("aten::_convolution") == 1
     torch.testing.assert_close(traced(x), spec(x), rtol=1e-4, atol=1e-4)
+
+
+def test_auto_dft_refuses_an_unknown_graph():
     with pytest.raises(ConfigError, match="graph must be"):
         AutoDFT(256, 64, np.hanning(256), graph="fft")
 
