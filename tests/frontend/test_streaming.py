@@ -233,6 +233,20 @@ def test_bad_input_is_refused():
         FrameSpec(compute=lambda x: x, window=0)
 
 
+def _stream_with_online_fbank(online, stream: Streaming, audio: np.ndarray, rng: np.random.Generator):
+    """Push ``audio`` in the same random chunks into kaldi-native-fbank's ``online`` and our ``stream``;
+    returns our pushed (and flushed) outputs and their frames ``(frames, bins)``."""
+    mine, start = [], 0
+    for size in _chunks(rng, audio.shape[0], "mixed") + [0]:
+        piece = audio[start:start + size]
+        start += size
+        online.accept_waveform(16000, piece.tolist())
+        mine.append(stream.push(torch.from_numpy(piece)))
+    online.input_finished()
+    mine.append(stream.flush())
+    return mine, np.stack([online.get_frame(i) for i in range(online.num_frames_ready)])
+
+
 def test_kaldi_fbank_streamed_equals_kaldi_native_fbank_online():
     knf = pytest.importorskip("kaldi_native_fbank", reason="kaldi-native-fbank is in the test extra")
     opts = knf.FbankOptions()
@@ -254,17 +268,7 @@ def test_kaldi_fbank_streamed_equals_kaldi_native_fbank_online():
     )
     rng = np.random.default_rng(13)
     audio = (rng.standard_normal(16000 + 37) * 0.3).astype(np.float32)
-    online = knf.OnlineFbank(opts)
-    stream = Streaming(ours)
-    theirs, mine, start = [], [], 0
-    for size in _chunks(rng, audio.shape[0], "mixed") + [0]:
-        piece = audio[start:start + size]
-        start += size
-        online.accept_waveform(16000, piece.tolist())
-        mine.append(stream.push(torch.from_numpy(piece)))
-    online.input_finished()
-    mine.append(stream.flush())
-    theirs = np.stack([online.get_frame(i) for i in range(online.num_frames_ready)])
+    mine, theirs = _stream_with_online_fbank(knf.OnlineFbank(opts), Streaming(ours), audio, rng)
     got = torch.cat(mine, dim=-1).numpy().T * (math.log(10.0) / 10.0)
     assert got.shape == theirs.shape == (1 + (audio.shape[0] - 400) // 160, 40)
     np.testing.assert_allclose(got, theirs, atol=1e-3, rtol=1e-4)
@@ -283,17 +287,8 @@ def test_kaldi_fbank_preset_streamed_equals_kaldi_native_fbank_online(num_mel_bi
     module = preset("kaldi-fbank", num_mel_bins=num_mel_bins).eval()
     rng = np.random.default_rng(num_mel_bins)
     audio = (rng.standard_normal(8000 + 123) * 0.3).astype(np.float32)
-    online, stream = knf.OnlineFbank(opts), Streaming(module)
-    mine, start = [], 0
-    for size in _chunks(rng, audio.shape[0], "mixed") + [0]:
-        piece = audio[start:start + size]
-        start += size
-        online.accept_waveform(16000, piece.tolist())
-        mine.append(stream.push(torch.from_numpy(piece)))
-    online.input_finished()
-    mine.append(stream.flush())
+    mine, theirs = _stream_with_online_fbank(knf.OnlineFbank(opts), Streaming(module), audio, rng)
     got = torch.cat(mine, dim=-2).numpy()  # (frames, bins): the preset's layout
-    theirs = np.stack([online.get_frame(i) for i in range(online.num_frames_ready)])
     assert got.shape == theirs.shape == (1 + (audio.shape[0] - 400) // 160, num_mel_bins)
     np.testing.assert_allclose(got, theirs, atol=1e-3, rtol=1e-4)
     with torch.no_grad():
