@@ -36,7 +36,9 @@ from audiofront.export.metadata import (
     FEATURE_LAYOUTS,
     OUTPUT_KINDS,
     canonical_layout,
+    chain_frames_formula,
     check_metadata,
+    clip_for_frames,
     eval_frames,
     layout_plan,
     layout_shape,
@@ -98,17 +100,11 @@ class FrontEndClassifier(nn.Module):
             raise ConfigError(f"{type(self.frontend).__name__} declares no input_spec(): FrontEndClassifier cannot say what it takes")
         spec = found[0]
         need = getattr(self.classifier, "MIN_FRAMES", None)
-        frames = getattr(self.frontend, "frames", None)
-        if need is None or frames is None:
+        if need is None:
             return spec
-        length = spec.min_length
-        while frames(length) < need:  # frames grow with the length: double, then bisect
-            length *= 2
-        low = max(spec.min_length, length // 2)
-        while low < length:
-            mid = (low + length) // 2
-            low, length = (mid + 1, length) if frames(mid) < need else (low, mid)
-        return dataclasses.replace(spec, min_length=length)
+        # The frames law export stores, inverted: the fewest samples that give ``need`` frames.
+        fewest = clip_for_frames(chain_frames_formula(self.frontend), need)
+        return dataclasses.replace(spec, min_length=max(spec.min_length, fewest))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.rearrange(self.frontend(audio)))
