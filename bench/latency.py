@@ -376,7 +376,8 @@ def run_latency(cfg: LatencyConfig, workdir: str | os.PathLike, *, progress: boo
             repeats = int(np.clip(cfg.budget_s / max(slowest, 1e-4), cfg.min_repeats, cfg.repeats))
             bar = tqdm(total=(cfg.warmup + repeats) * len(calls), desc=f"{task} batch {batch} x {seconds:g} s",
                        disable=not progress, leave=False)
-            times = time_interleaved(calls, repeats=repeats, warmup=max(cfg.warmup - 1, 0), progress=bar)
+            times = time_interleaved(calls, repeats=repeats, warmup=max(cfg.warmup - 1, 0), settle=True,
+                                     progress=bar)
             bar.close()
             reference = None
             if task == "frontend" and (batch, seconds) == tuple(cfg.workload):

@@ -3,6 +3,15 @@
 Every contender is a callable that takes no argument (its input is bound in). Rounds run all
 contenders one after the other, so load from other processes falls on all of them alike.
 
+``settle=True`` (what ``audiofront bench`` uses) makes one untimed call of a contender right
+before each of its timed calls. Without it, the first call after a switch of library pays for
+the previous contender: torch's OpenMP and numpy's OpenBLAS threads keep spinning on the cores
+after a call, and its buffers have left the caches. Measured on the 2-core CPU machine
+(2026-12-02, every CPU contender of the latency benchmark in one process, interleaved):
+audiofront's ONNX graph at 1 x 1 s took 1.11 / 0.89 ms (median / min) as the call after nnAudio's,
+0.84 / 0.50 ms after a call of its own; torch eager at 16 x 1 s 16.5 / 9.6 ms against 7.5 / 6.1 ms.
+A service calls one front-end over and over: the settled time is the one it sees.
+
 Example::
 
     >>> times = time_interleaved({"a": lambda: sum(range(1000))}, repeats=5, warmup=1)
@@ -32,14 +41,17 @@ def set_threads(threads: int) -> None:
 
 
 def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, repeats: int, warmup: int = 2,
-                     progress=None) -> dict[str, list[float]]:
+                     settle: bool = False, progress=None) -> dict[str, list[float]]:
     """Seconds per call of each contender, ``repeats`` rounds after ``warmup`` untimed rounds.
 
-    ``progress`` (a tqdm bar or None) is advanced once per call.
+    ``settle=True`` precedes every timed call with an untimed call of the same contender (see the
+    module's docstring). ``progress`` (a tqdm bar or None) is advanced once per contender and round.
     """
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for round_index in range(warmup + repeats):
         for name, call in contenders.items():
+            if settle and round_index >= warmup:
+                call()
             start = time.perf_counter()
             call()
             elapsed = time.perf_counter() - start

@@ -32,9 +32,33 @@ def test_time_interleaved_runs_rounds_in_turn_and_drops_warmup():
     times = time_interleaved(contenders, repeats=3, warmup=2)
     assert calls == ["a", "b", "c"] * 5
     assert {name: len(t) for name, t in times.items()} == {"a": 3, "b": 3, "c": 3}
+    calls.clear()
+    times = time_interleaved(contenders, repeats=2, warmup=1, settle=True)
+    # Settled: each timed call follows an untimed call of the same contender; warm-up rounds run once.
+    assert calls == ["a", "b", "c"] + ["a", "a", "b", "b", "c", "c"] * 2
+    assert {name: len(t) for name, t in times.items()} == {"a": 2, "b": 2, "c": 2}
     stats = summarize([0.001, 0.002, 0.003, 0.010])
     assert stats["median_ms"] == 2.5 and stats["min_ms"] == 1.0 and stats["runs"] == 4
     assert 3.0 < stats["p90_ms"] <= 10.0
+
+
+def test_settled_timing_leaves_out_the_cost_of_switching_from_another_contender():
+    import time
+
+    last = [None]
+
+    def contender(name):
+        def call():
+            if last[0] != name:  # like cores left spinning or caches filled by the previous library
+                time.sleep(0.02)
+            last[0] = name
+        return call
+
+    contenders = {name: contender(name) for name in ("a", "b")}
+    plain = time_interleaved(contenders, repeats=3, warmup=1)
+    settled = time_interleaved(contenders, repeats=3, warmup=1, settle=True)
+    assert min(min(t) for t in plain.values()) >= 0.02
+    assert max(max(t) for t in settled.values()) < 0.01
 
 
 def _row(name, backend, family, ms, *, best=None, batch=16, clip_s=30.0):
