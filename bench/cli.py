@@ -204,7 +204,7 @@ def _run(args, results: dict, workdir: str, progress: bool) -> None:
         print(f"Load average at the start (1/5/15 min): {load}\n")
         if not args.workload_only:
             print(f"## Inference latency, median / min ms ({cfg.threads} threads; warm-up excluded; "
-                  f"contenders interleaved round by round)\n")
+                  f"contenders interleaved round by round, each timed call right after an untimed one of its own)\n")
             print("### Front-end alone (log-mel, n_fft 512, hop 256, 128 mels, dB)\n")
             print(report.latency_table(rows, task="frontend") + "\n")
             if "pipeline" in cfg.tasks:
